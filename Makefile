@@ -1,0 +1,36 @@
+# ge4rec: `make run` trains the default combination on the built-in data set,
+# `make test` runs the test suite. Both install into .venv first.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# torch is installed first, pinned, so that pip never swaps it for another build. On a CPU-only
+# machine with a local CPU wheel this takes that wheel; on a CUDA machine PyPI's default Linux
+# wheel is the CUDA build. Pick another build with e.g.
+#   make install TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cu126"
+# An environment that already imports torch keeps it.
+TORCH_VERSION ?= 2.13.0
+TORCH_PIP_ARGS ?=
+ARGS ?=
+
+.PHONY: install run test lint clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install --quiet "torch==$(TORCH_VERSION)" $(TORCH_PIP_ARGS)
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+run: install
+	$(BIN)/ge4rec train $(ARGS)
+
+test: install
+	$(BIN)/python -m pytest tests $(ARGS)
+
+lint: install
+	$(BIN)/ruff check src tests scripts
+	$(BIN)/ruff format --check src tests scripts
+
+clean:
+	rm -rf $(VENV) outputs multirun results .pytest_cache

@@ -1,0 +1,1 @@
+"""Hydra configs shipped with ge4rec (dataset/, model/, paradigm/, trainer/, experiment/)."""

@@ -1,0 +1,237 @@
+"""The `ge4rec` command: train (Hydra), list."""
+
+from __future__ import annotations
+
+import importlib.resources
+import sys
+from pathlib import Path
+
+from ge4rec.errors import Ge4recError, TrainingFailed
+
+GROUPS = ("dataset", "model", "paradigm", "trainer", "experiment")
+HELP = """usage: ge4rec COMMAND [ARGS]
+
+commands:
+  train   train a model in a paradigm on a data set (Hydra overrides; -m for sweeps; --help)
+  list    the data sets, models and paradigms available
+
+examples:
+  ge4rec train
+  ge4rec train model=dcnv2 paradigm=sfg dataset=movielens100k
+  ge4rec train -m model=fm,deepfm,dcnv2 paradigm=disc,sfg seed=1,2,3
+"""
+_FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--config-name", "-cn", "--config-dir", "-cd",
+                     "--experimental-rerun", "--info"}
+_NO_VALIDATION = {"--help", "-h", "--hydra-help", "--info", "--shell-completion", "-sc", "--version"}
+
+
+def config_dir() -> str:
+    """The shipped configs folder (inside the wheel, or configs/ of an editable checkout)."""
+    return str(Path(str(importlib.resources.files("ge4rec.configs"))).resolve())
+
+
+def group_options(group: str) -> list[str]:
+    folder = Path(config_dir()) / group
+    if not folder.is_dir():
+        return []
+    return sorted(p.stem for p in folder.glob("*.yaml") if not p.stem.startswith("_"))
+
+
+def fail(message: str, code: int = 2) -> None:
+    print(f"ge4rec: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(HELP)
+        return
+    command, rest = argv[0], argv[1:]
+    try:
+        if command == "train":
+            train_command(rest)
+        elif command == "list":
+            list_command(rest)
+        else:
+            fail(f"unknown command '{command}' (commands: train, list)")
+    except Ge4recError as exc:
+        fail(str(exc))
+
+
+# ----------------------------------------------------------------------------------------- train
+
+def split_args(args: list[str]) -> tuple[list[str], list[str]]:
+    """Separate Hydra's flags from the overrides."""
+    flags, overrides, i = [], [], 0
+    while i < len(args):
+        arg = args[i]
+        if arg.startswith("-") and "=" not in arg:
+            flags.append(arg)
+            if arg in _FLAGS_WITH_VALUE and i + 1 < len(args) and not args[i + 1].startswith("-"):
+                if "=" not in args[i + 1] or arg in ("--cfg", "-c", "--package", "-p", "--info"):
+                    flags.append(args[i + 1])
+                    i += 1
+        else:
+            overrides.append(arg)
+        i += 1
+    return flags, overrides
+
+
+def train_command(args: list[str]) -> None:
+    flags, overrides = split_args(args)
+    if not any(f in _NO_VALIDATION for f in flags):
+        validate_overrides(overrides)
+    run_hydra(args)
+
+
+def _choices(override) -> list[str]:
+    if override.is_sweep_override():
+        try:
+            return [str(v) for v in override.sweep_string_iterator()]
+        except Exception:
+            return []
+    return [override.get_value_element_as_str()] if override.value() is not None else []
+
+
+def validate_overrides(overrides: list[str]) -> None:
+    """Compose every value each override can take, and reject what would fail inside a job, so a
+    typo costs a one-line message instead of a traceback or a half-run sweep."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
+
+    from ge4rec.run import validate
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except Exception as exc:
+        raise Ge4recError(f"cannot parse overrides: {_one_line(exc)}") from None
+    options = []  # (override text for each choice, is_group)
+    for override, text in zip(parsed, overrides):
+        key = override.key_or_group
+        if key.startswith("hydra"):
+            continue
+        choices = _choices(override)
+        if key in GROUPS and not override.is_delete():
+            valid = group_options(key)
+            for choice in choices:
+                if choice not in valid:
+                    raise Ge4recError(f"unknown {key} '{choice}' (choose from: {', '.join(valid)})")
+        prefix = text.split(key, 1)[0]  # '', '+', '++' or '~'
+        options.append([f"{prefix}{key}={c}" for c in choices] or [text])
+
+    # every choice of every override, each with the first choice of the others
+    combos = [[o[0] for o in options]]
+    for i, choices in enumerate(options):
+        for alternative in choices[1:]:
+            combos.append([c if j != i else alternative for j, c in enumerate(combos[0])])
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(version_base="1.3", config_dir=config_dir(), job_name="validate"):
+            for combo in combos:
+                groups_only = [c for c in combo if c.split("=", 1)[0].lstrip("+~") in GROUPS]
+                base = compose(config_name="train", overrides=groups_only)
+                for item in combo:
+                    key = item.split("=", 1)[0]
+                    if key.startswith(("+", "~")) or key in GROUPS:
+                        continue
+                    _check_key(base, key, OmegaConf)
+                cfg = compose(config_name="train", overrides=combo)
+                OmegaConf.resolve(cfg)
+                validate(cfg)
+    except Ge4recError:
+        raise
+    except Exception as exc:
+        raise Ge4recError(_one_line(exc)) from None
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def _check_key(cfg, key: str, OmegaConf) -> None:
+    parent, _, leaf = key.rpartition(".")
+    node = OmegaConf.select(cfg, parent) if parent else cfg
+    if node is None or not OmegaConf.is_dict(node) or leaf not in node:
+        where = parent or "the top level"
+        known = ", ".join(str(k) for k in node.keys()) if node is not None and OmegaConf.is_dict(node) else ""
+        hint = f" (keys of {where}: {known})" if known else ""
+        raise Ge4recError(f"unknown config key '{key}'{hint}; add new keys with +{key}=VALUE")
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    keep = [ln for ln in lines if not ln.startswith(("full_key", "object_type", "reference_type", "Config search"))]
+    return "; ".join(keep[:3]) if keep else type(exc).__name__
+
+
+_FAILED: list[str] = []
+
+
+def _train_task(cfg) -> None:
+    from hydra.core.hydra_config import HydraConfig
+
+    from ge4rec.run import train_run
+
+    hc = HydraConfig.get()
+    try:
+        train_run(cfg, Path(hc.runtime.output_dir), list(hc.overrides.task))
+    except TrainingFailed as exc:
+        print(f"ge4rec: run failed: {exc} (recorded with status 'failed')", file=sys.stderr)
+        _FAILED.append(str(exc))
+    except Ge4recError as exc:
+        fail(str(exc))
+
+
+def run_hydra(args: list[str]) -> None:
+    import hydra
+
+    _FAILED.clear()
+    task = hydra.main(version_base="1.3", config_path=config_dir(), config_name="train")(_train_task)
+    saved = sys.argv
+    sys.argv = ["ge4rec train", *args]
+    try:
+        task()
+    finally:
+        sys.argv = saved
+    if _FAILED:
+        sys.exit(1)
+
+
+# ------------------------------------------------------------------------------------------ list
+
+def list_command(args: list[str]) -> None:
+    from omegaconf import OmegaConf
+    from rich.console import Console
+    from rich.table import Table
+
+    from ge4rec.models import get_model_class
+    from ge4rec.paradigms import PARADIGMS
+
+    console = Console()
+    datasets = Table(title="data sets (dataset=NAME)")
+    datasets.add_column("name")
+    datasets.add_column("description")
+    for name in group_options("dataset"):
+        cfg = OmegaConf.load(Path(config_dir()) / "dataset" / f"{name}.yaml")
+        datasets.add_row(name, str(cfg.get("description", "")))
+    models = Table(title="models (model=NAME)")
+    models.add_column("name")
+    models.add_column("paradigms")
+    models.add_column("description")
+    for name in group_options("model"):
+        cls = get_model_class(str(OmegaConf.load(Path(config_dir()) / "model" / f"{name}.yaml").name))
+        paradigms = ", ".join(p for p, pc in PARADIGMS.items() if cls.has_interaction or not pc.generative)
+        models.add_row(name, paradigms, (cls.__doc__ or "").strip().splitlines()[0])
+    paradigms = Table(title="paradigms (paradigm=NAME)")
+    paradigms.add_column("name")
+    paradigms.add_column("description")
+    for name in group_options("paradigm"):
+        paradigms.add_row(name, (PARADIGMS[name].__doc__ or "").strip().splitlines()[0])
+    for table in (datasets, models, paradigms):
+        console.print(table)
+    experiments = group_options("experiment")
+    if experiments:
+        console.print("experiments (-m experiment=NAME): " + ", ".join(experiments))
+
+

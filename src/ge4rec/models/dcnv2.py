@@ -1,0 +1,86 @@
+"""DCN-V2 (Wang et al., WWW 2021) and its cross network alone."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ge4rec.errors import ConfigError
+from ge4rec.models.base import CTRModel, register_model
+from ge4rec.models.layers import MLP
+
+VARIANTS = ("stock", "reference")
+STRUCTURES = ("parallel", "stacked", "crossnet")
+
+
+class CrossNetV2(nn.Module):
+    """x_{l+1} = x_l + u_l * (W_l x_l + b_l), where the interaction operand u_l is x_0 in the
+    discriminative paradigm and a per-layer generated embedding under SFG."""
+
+    def __init__(self, width: int, num_layers: int, bias: bool):
+        super().__init__()
+        self.layers = nn.ModuleList(nn.Linear(width, width, bias=bias) for _ in range(num_layers))
+
+    def forward(self, x0: torch.Tensor, generators: nn.ModuleList, source: str, generative: bool,
+                shape: tuple[int, int]) -> torch.Tensor:
+        x = x0
+        f, d = shape
+        for layer, gen in zip(self.layers, generators):
+            raw = x if (generative and source == "xl") else x0
+            operand = gen(raw.view(-1, f, d)).reshape(raw.shape)
+            x = x + operand * layer(x)
+        return x
+
+
+@register_model("dcnv2")
+class DCNv2(CTRModel):
+    """Cross network (full-rank) with a DNN, parallel or stacked.
+
+    variant `stock` (the paper): cross layers with bias, one linear output layer. variant
+    `reference` (the SFG authors' code, in both paradigms): bias-free crosses and a two-layer head
+    Linear(D, 2D)-ReLU-Linear(2D, 1).
+
+    SFG: each cross layer l gets its own generator G_l and its x_0 operand becomes
+    gamma*act(G_l x_l) + x_l (paradigm.source=xl, residual on by default, as the reference does);
+    with paradigm.source=x0 the generator reads x_0 instead, so an identity generator gives back the
+    discriminative model exactly. The DNN stays on the raw embeddings.
+    """
+
+    def __init__(self, schema, embedding_dim, paradigm, structure: str = "parallel", num_cross_layers: int = 3,
+                 hidden_units=(400, 400, 400), dropout: float = 0.2, batch_norm: bool = False,
+                 activation: str = "relu", variant: str = "stock", embedding_init_std: float = 1e-4):
+        super().__init__(schema, embedding_dim, paradigm, embedding_init_std)
+        if variant not in VARIANTS:
+            raise ConfigError(f"model.variant: '{variant}' (expected one of {', '.join(VARIANTS)})")
+        if structure not in STRUCTURES:
+            raise ConfigError(f"model.structure: '{structure}' (expected one of {', '.join(STRUCTURES)})")
+        self.structure, self.variant = structure, variant
+        width = self.num_fields * self.dim
+        self.cross = CrossNetV2(width, int(num_cross_layers), bias=(variant == "stock"))
+        self.generators = self.make_generators(int(num_cross_layers), residual_default=True)
+        hidden = list(hidden_units)
+        if structure == "crossnet" or not hidden:
+            self.dnn, final = None, width
+        elif structure == "parallel":
+            self.dnn = MLP(width, hidden, dropout, batch_norm, activation)
+            final = width + self.dnn.out_dim
+        else:  # stacked: DNN on top of the cross network
+            self.dnn = MLP(width, hidden, dropout, batch_norm, activation)
+            final = self.dnn.out_dim
+        if variant == "reference":
+            self.head = nn.Sequential(nn.Linear(final, 2 * final), nn.ReLU(), nn.Linear(2 * final, 1))
+        else:
+            self.head = nn.Linear(final, 1)
+
+    def forward(self, batch) -> torch.Tensor:
+        e, _ = self.embedding(batch)
+        x0 = e.flatten(1)
+        crossed = self.cross(x0, self.generators, self.paradigm.cross_source, self.paradigm.generative,
+                             (self.num_fields, self.dim))
+        if self.dnn is None:
+            out = crossed
+        elif self.structure == "parallel":
+            out = torch.cat([crossed, self.dnn(x0)], dim=1)
+        else:
+            out = self.dnn(crossed)
+        return self.head(out).squeeze(-1)

@@ -1,0 +1,148 @@
+"""One training run from a composed config: data -> model -> trainer -> run record -> results store."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+from rich.table import Table
+
+from ge4rec.data import load_dataset
+from ge4rec.errors import ConfigError, TrainingFailed
+from ge4rec.models import build_model, get_model_class
+from ge4rec.paradigms import build_paradigm
+from ge4rec.results import new_run_id, write_row
+from ge4rec.train.loop import Trainer, resolve_device
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def validate(cfg: DictConfig) -> None:
+    """Checks that need no data: everything a typo in an override could get wrong."""
+    paradigm = build_paradigm(cfg.paradigm)
+    cls = get_model_class(str(cfg.model.name))
+    if paradigm.generative and not cls.has_interaction:
+        raise ConfigError(f"model '{cls.name}' has no feature interaction for SFG to generate for (use paradigm=disc)")
+    if int(cfg.embedding_dim) < 1:
+        raise ConfigError(f"embedding_dim: {cfg.embedding_dim} (expected a positive integer)")
+    resolve_device(str(cfg.device))
+
+
+def parameter_count(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def train_run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None,
+              console: Console | None = None) -> dict[str, Any]:
+    """Train and evaluate one combination; returns metrics.json's content.
+
+    Bad config or data raise Ge4recError before anything is recorded. A failure once training
+    has started is recorded as a `failed` row and re-raised as TrainingFailed.
+    """
+    console = console or Console()
+    validate(cfg)
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg.threads))
+    seed = int(cfg.seed)
+    device = resolve_device(str(cfg.device))
+    data = load_dataset(cfg.dataset, cfg.cache_dir)
+    seed_everything(seed)
+    paradigm = build_paradigm(cfg.paradigm)
+    model = build_model(OmegaConf.to_container(cfg.model, resolve=True), data.schema, int(cfg.embedding_dim), paradigm)
+    trainer = Trainer(cfg.trainer, device, seed, console=console)
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config_json = json.dumps(OmegaConf.to_container(cfg, resolve=True), sort_keys=True)
+    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    row: dict[str, Any] = {
+        "run_id": new_run_id(),
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "dataset": data.name,
+        "model": str(cfg.model.name),
+        "paradigm": str(cfg.paradigm.name),
+        "seed": seed,
+        "embedding_dim": int(cfg.embedding_dim),
+        "parameters": parameter_count(model),
+        "generator_parameters": model.generator_parameters(),
+        "device": str(device),
+        "run_dir": str(run_dir),
+        "overrides": " ".join(overrides or []),
+        "config": config_json,
+    }
+    checkpoint = run_dir / "checkpoint.pt" if cfg.get("save_checkpoint", True) else None
+    console.print(
+        f"[bold]{row['model']}[/bold] / [bold]{row['paradigm']}[/bold] on [bold]{data.name}[/bold]: "
+        f"{data.schema.num_fields} fields, {len(data.splits['train']):,} train rows, d={row['embedding_dim']}, "
+        f"{row['parameters']:,} parameters, {device}"
+        + (" (cached data)" if data.reused_cache else "")
+    )
+    try:
+        result = trainer.fit(model, data.splits, checkpoint)
+    except (TrainingFailed, torch.OutOfMemoryError) as exc:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if isinstance(exc, torch.OutOfMemoryError):
+            message = f"out of memory: {message} (try a smaller trainer.batch_size)"
+        row.update(status="failed", error=message)
+        write_row(cfg.results_dir, row)
+        (run_dir / "metrics.json").write_text(json.dumps({"status": "failed", "error": message}, indent=2))
+        raise TrainingFailed(message) from None
+    metrics = {
+        "status": "completed",
+        "valid": result.valid,
+        "test": result.test,
+        "best_epoch": result.best_epoch,
+        "epochs": result.epochs,
+        "stopped": result.stopped,
+        "train_seconds": result.train_seconds,
+        "samples_per_second": result.samples_per_second,
+        "parameters": row["parameters"],
+        "generator_parameters": row["generator_parameters"],
+        "dataset": data.name,
+        "model": row["model"],
+        "paradigm": row["paradigm"],
+        "seed": seed,
+        "device": str(device),
+        "history": result.history,
+    }
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    row.update(
+        status="completed",
+        valid_auc=result.valid["auc"],
+        valid_logloss=result.valid["logloss"],
+        test_auc=result.test["auc"],
+        test_logloss=result.test["logloss"],
+        best_epoch=result.best_epoch,
+        epochs=result.epochs,
+        train_seconds=result.train_seconds,
+        samples_per_second=result.samples_per_second,
+    )
+    store_file = write_row(cfg.results_dir, row)
+    print_summary(console, row, run_dir, store_file)
+    return metrics
+
+
+def print_summary(console: Console, row: dict[str, Any], run_dir: Path, store_file: Path) -> None:
+    table = Table(title=f"{row['model']} / {row['paradigm']} on {row['dataset']} (seed {row['seed']})")
+    for col in ("split", "AUC", "LogLoss"):
+        table.add_column(col, justify="right" if col != "split" else "left")
+    table.add_row("valid", f"{row['valid_auc']:.4f}", f"{row['valid_logloss']:.4f}")
+    table.add_row("test", f"{row['test_auc']:.4f}", f"{row['test_logloss']:.4f}")
+    console.print(table)
+    console.print(
+        f"best epoch {row['best_epoch']} of {row['epochs']}, train {row['train_seconds']:.1f}s, "
+        f"{row['samples_per_second']:,.0f} samples/s, {row['parameters']:,} parameters "
+        f"({row['generator_parameters']:,} in generators)"
+    )
+    console.print(f"run folder: {os.path.relpath(run_dir)}   results row: {os.path.relpath(store_file)}")

@@ -1,0 +1,196 @@
+"""The training loop: Adam, L2, clipping, lr reduction on plateau, early stopping, best checkpoint."""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ge4rec.data.batches import SplitTensors
+from ge4rec.errors import ConfigError, TrainingFailed
+from ge4rec.models.base import CTRModel
+from ge4rec.train.metrics import evaluate_scores
+
+MONITORS = ("auc", "logloss", "auc-logloss")
+
+
+@dataclass
+class TrainResult:
+    best_epoch: int
+    epochs: int
+    train_seconds: float
+    samples_per_second: float
+    valid: dict[str, float]
+    test: dict[str, float]
+    history: list[dict[str, Any]] = field(default_factory=list)
+    stopped: str = ""
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"device: '{name}' (expected auto, cpu, cuda or cuda:N)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device: '{name}' requested but no CUDA device is available (use device=auto or cpu)")
+    return device
+
+
+def monitor_value(metrics: dict[str, float], monitor: str) -> float:
+    """A number where larger is better."""
+    if monitor == "auc":
+        return metrics["auc"]
+    if monitor == "logloss":
+        return -metrics["logloss"]
+    return metrics["auc"] - metrics["logloss"]
+
+
+@torch.no_grad()
+def predict(model: CTRModel, split: SplitTensors, batch_size: int, device: torch.device) -> torch.Tensor:
+    model.eval()
+    outs = [torch.sigmoid(model(b.to(device))).float().cpu() for b in split.batches(batch_size)]
+    return torch.cat(outs) if outs else torch.zeros(0)
+
+
+def evaluate(model: CTRModel, split: SplitTensors, batch_size: int, device: torch.device) -> dict[str, float]:
+    return evaluate_scores(split.label, predict(model, split, batch_size, device))
+
+
+class Trainer:
+    def __init__(self, cfg, device: torch.device, seed: int, console: Console | None = None):
+        self.cfg, self.device, self.seed = cfg, device, int(seed)
+        self.console = console or Console(stderr=True)
+        self.monitor = str(cfg.monitor)
+        if self.monitor not in MONITORS:
+            raise ConfigError(f"trainer.monitor: '{self.monitor}' (expected one of {', '.join(MONITORS)})")
+        if int(cfg.batch_size) < 1 or int(cfg.max_epochs) < 1:
+            raise ConfigError("trainer.batch_size and trainer.max_epochs must be positive")
+
+    def _optimizer(self, model: CTRModel) -> torch.optim.Optimizer:
+        emb = {id(p) for p in model.embedding_parameters()}
+        groups = [
+            {"params": [p for p in model.parameters() if id(p) in emb], "weight_decay": 0.0},
+            {"params": [p for p in model.parameters() if id(p) not in emb], "weight_decay": float(self.cfg.net_l2)},
+        ]
+        return torch.optim.Adam([g for g in groups if g["params"]], lr=float(self.cfg.lr))
+
+    def fit(self, model: CTRModel, splits: dict[str, SplitTensors], checkpoint: Path | None = None) -> TrainResult:
+        cfg, device = self.cfg, self.device
+        model.to(device)
+        train = splits["train"]
+        if device.type == "cuda":  # whole splits on the GPU: batches become device-side slices
+            splits = {k: v.to(device) for k, v in splits.items()}
+            train = splits["train"]
+        optimizer = self._optimizer(model)
+        loss_fn = torch.nn.BCEWithLogitsLoss()
+        generator = torch.Generator(device=train.label.device if device.type == "cuda" else "cpu")
+        generator.manual_seed(self.seed)
+        batch_size, eval_batch = int(cfg.batch_size), int(cfg.eval_batch_size)
+        emb_l2, clip = float(cfg.embedding_l2), float(cfg.grad_clip_norm or 0)
+        patience, lr_patience = int(cfg.patience), int(cfg.lr_patience)
+        factor, min_lr = float(cfg.lr_factor), float(cfg.min_lr)
+        best_score, best_epoch, best_state = -math.inf, 0, None
+        bad_epochs = 0
+        history: list[dict[str, Any]] = []
+        train_seconds, rows_seen, stopped = 0.0, 0, "max_epochs"
+        params = [p for p in model.parameters() if p.requires_grad]
+        show = bool(cfg.progress)
+        steps = train.num_batches(batch_size)
+        with Progress(
+            TextColumn("[bold]epoch {task.fields[epoch]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}"),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=True,
+            disable=not show,
+        ) as progress:
+            for epoch in range(1, int(cfg.max_epochs) + 1):
+                model.train()
+                task = progress.add_task("train", total=steps, epoch=epoch, loss="-")
+                start = time.perf_counter()
+                total_loss = torch.zeros((), device=device)
+                for step, batch in enumerate(train.batches(batch_size, shuffle=True, generator=generator), 1):
+                    batch = batch.to(device)
+                    logits = model(batch)
+                    loss = loss_fn(logits, batch.label)
+                    if emb_l2 > 0:
+                        loss = loss + emb_l2 * model.embedding.l2_penalty()
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    if clip > 0:
+                        torch.nn.utils.clip_grad_norm_(params, clip)
+                    optimizer.step()
+                    total_loss += loss.detach()
+                    if step % 10 == 0 or step == steps:
+                        current = loss.item()
+                        if not math.isfinite(current):
+                            raise TrainingFailed(
+                                f"loss became {current} at epoch {epoch}, step {step} "
+                                "(try a lower trainer.lr, trainer.grad_clip_norm or paradigm.gamma)"
+                            )
+                        progress.update(task, completed=step, loss=f"{current:.4f}")
+                rows_seen += len(train)
+                train_seconds += time.perf_counter() - start
+                epoch_loss = total_loss.item() / steps
+                if not math.isfinite(epoch_loss):
+                    raise TrainingFailed(f"loss became {epoch_loss} in epoch {epoch} (try a lower trainer.lr)")
+                progress.remove_task(task)
+                valid = evaluate(model, splits["valid"], eval_batch, device)
+                score = monitor_value(valid, self.monitor)
+                lr_now = optimizer.param_groups[0]["lr"]
+                improved = score > best_score
+                record = {"epoch": epoch, "train_loss": epoch_loss, "valid_auc": valid["auc"],
+                          "valid_logloss": valid["logloss"], "lr": lr_now}
+                history.append(record)
+                if improved:
+                    best_score, best_epoch, bad_epochs = score, epoch, 0
+                    best_state = copy.deepcopy(model.state_dict())
+                    if checkpoint is not None:
+                        _save_atomic(best_state, checkpoint)
+                else:
+                    bad_epochs += 1
+                if show:
+                    mark = "[green]*[/green]" if improved else " "
+                    self.console.print(
+                        f"epoch {epoch:3d}  loss {epoch_loss:.4f}  valid auc {valid['auc']:.4f}  "
+                        f"logloss {valid['logloss']:.4f}  lr {lr_now:.0e} {mark}"
+                    )
+                if bad_epochs >= patience:
+                    stopped = "early_stopping"
+                    break
+                if bad_epochs and bad_epochs % lr_patience == 0:
+                    for group in optimizer.param_groups:
+                        group["lr"] = max(group["lr"] * factor, min_lr)
+        if best_state is not None:
+            model.load_state_dict(best_state)
+        valid = evaluate(model, splits["valid"], eval_batch, device)
+        test = evaluate(model, splits["test"], eval_batch, device)
+        return TrainResult(
+            best_epoch=best_epoch,
+            epochs=len(history),
+            train_seconds=train_seconds,
+            samples_per_second=rows_seen / train_seconds if train_seconds > 0 else 0.0,
+            valid=valid,
+            test=test,
+            history=history,
+            stopped=stopped,
+        )
+
+
+def _save_atomic(state: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
