@@ -22,13 +22,19 @@ class CrossNetV2(nn.Module):
         self.layers = nn.ModuleList(nn.Linear(width, width, bias=bias) for _ in range(num_layers))
 
     def forward(self, x0: torch.Tensor, generators: nn.ModuleList, source: str, generative: bool,
-                shape: tuple[int, int]) -> torch.Tensor:
+                shape: tuple[int, int], record=None) -> torch.Tensor:
         x = x0
         f, d = shape
-        for layer, gen in zip(self.layers, generators):
+        for index, (layer, gen) in enumerate(zip(self.layers, generators)):
             raw = x if (generative and source == "xl") else x0
             operand = gen(raw.view(-1, f, d)).reshape(raw.shape)
-            x = x + operand * layer(x)
+            crossed = layer(x)
+            if record is not None:
+                record(f"generated.{index}", operand)
+                if index == 0:
+                    record("operand_a", operand)
+                    record("operand_b", crossed)
+            x = x + operand * crossed
         return x
 
 
@@ -75,8 +81,9 @@ class DCNv2(CTRModel):
     def forward(self, batch) -> torch.Tensor:
         e, _ = self.embedding(batch)
         x0 = e.flatten(1)
+        self.record("raw", e)
         crossed = self.cross(x0, self.generators, self.paradigm.cross_source, self.paradigm.generative,
-                             (self.num_fields, self.dim))
+                             (self.num_fields, self.dim), self.record)
         if self.dnn is None:
             out = crossed
         elif self.structure == "parallel":

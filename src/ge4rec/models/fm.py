@@ -24,4 +24,9 @@ class FM(CTRModel):
     def forward(self, batch) -> torch.Tensor:
         e, linear = self.embedding(batch)
         z = self.generator(e)
-        return self.first_order(linear) + pair_sum(z, e, self.paradigm.pairs)
+        partner = self.paradigm.partner(e, z)
+        self.record("raw", e)
+        self.record("generated", z)
+        self.record("operand_a", z.flatten(1))
+        self.record("operand_b", partner.flatten(1))
+        return self.first_order(linear) + pair_sum(z, partner, self.paradigm.pairs)

@@ -1,0 +1,3 @@
+from ge4rec.cli import main
+
+main()

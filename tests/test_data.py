@@ -1,0 +1,199 @@
+import os
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+import torch
+
+from ge4rec.data import CATEGORICAL, NUMERIC, SEQUENCE, load_dataset
+from ge4rec.data.spec import FIRST_VALUE_ID, MISSING_ID, OOV_ID
+from ge4rec.errors import ConfigError, DataError
+from ge4rec.models.embedding import FeatureEmbedding
+
+from conftest import TINY, compose_config, write_csv_folder
+
+TRAIN = """click,user,city,price,tags,score
+1,u1,paris,1.5,a^b,3
+0,u2,rome,2.5,b,4
+1,u1,,3.5,a^c^d,3
+0,u3,paris,,c,5
+1,u1,rome,0.5,a,3
+0,u2,paris,4.5,,4
+"""
+VALID = """click,user,city,price,tags,score
+1,u1,paris,1.0,a,3
+0,u9,oslo,2.0,z^a,7
+"""
+TEST = """click,user,city,price,tags,score
+0,u2,rome,2.0,b^c,4
+1,u3,paris,3.0,d,5
+"""
+
+
+def csv_data(tmp_path: Path, **replace) -> Path:
+    texts = {"train": TRAIN, "valid": VALID, "test": TEST, **replace}
+    return write_csv_folder(tmp_path / "data", texts)
+
+
+def load(tmp_path: Path, *overrides: str):
+    cfg = compose_config(["dataset=csv", f"dataset.path={tmp_path / 'data'}", *overrides], tmp_path)
+    return load_dataset(cfg.dataset, cfg.cache_dir)
+
+
+def cache_entries(tmp_path: Path) -> list[str]:
+    cache = tmp_path / "cache"
+    return sorted(p.name for p in cache.iterdir() if p.is_dir()) if cache.is_dir() else []
+
+
+def test_schema_is_inferred_from_train(tmp_path):
+    csv_data(tmp_path)
+    data = load(tmp_path)
+    types = {f.name: f.type for f in data.schema.fields}
+    assert data.meta["label"] == "click"
+    assert types == {"user": CATEGORICAL, "city": CATEGORICAL, "score": CATEGORICAL, "price": NUMERIC,
+                     "tags": SEQUENCE}
+    # table order: categorical, numeric, sequence; offsets are contiguous after the padding row
+    assert [f.type for f in data.schema.fields] == [CATEGORICAL] * 3 + [NUMERIC, SEQUENCE]
+    assert data.schema.fields[0].offset == 1
+    for a, b in zip(data.schema.fields, data.schema.fields[1:]):
+        assert b.offset == a.offset + a.vocab_size
+    assert len(data.splits["train"]) == 6 and len(data.splits["valid"]) == 2
+
+
+def test_vocabulary_fitted_on_train_only(tmp_path):
+    csv_data(tmp_path)
+    data = load(tmp_path)
+    user = data.schema.fields[0]
+    assert user.name == "user" and user.vocab_size == FIRST_VALUE_ID + 3  # u1, u2, u3
+    valid_user = data.splits["valid"].cat[:, 0] - user.offset
+    # u1 is the most frequent value in train -> first value id; u9 never seen in train -> OOV
+    assert valid_user.tolist() == [FIRST_VALUE_ID, OOV_ID]
+    city = data.schema.fields[1]
+    train_city = data.splits["train"].cat[:, 1] - city.offset
+    assert train_city[2].item() == MISSING_ID  # empty -> the missing id
+    valid_tags = data.splits["valid"].seq[1]
+    tags = data.schema.fields[4]
+    assert valid_tags[0].item() == tags.offset + OOV_ID  # 'z' unseen
+    assert tags.max_len == 3
+
+
+def test_min_count_and_missing_as_oov(tmp_path):
+    csv_data(tmp_path)
+    data = load(tmp_path, "dataset.min_count=2", "dataset.missing=oov")
+    user = data.schema.fields[0]
+    assert user.vocab_size == FIRST_VALUE_ID + 2  # u3 seen once -> OOV
+    ids = (data.splits["train"].cat[:, 0] - user.offset).tolist()
+    assert ids[3] == OOV_ID
+    city = (data.splits["train"].cat[:, 1] - data.schema.fields[1].offset).tolist()
+    assert city[2] == OOV_ID
+
+
+def test_numeric_normalised_with_train_statistics(tmp_path):
+    csv_data(tmp_path)
+    data = load(tmp_path)
+    train_prices = np.array([1.5, 2.5, 3.5, 2.5, 0.5, 4.5])  # the missing one filled with the mean 2.5
+    mean, std = 2.5, np.std([1.5, 2.5, 3.5, 0.5, 4.5], ddof=1)
+    np.testing.assert_allclose(data.splits["train"].num[:, 0].numpy(), (train_prices - mean) / std, rtol=1e-6)
+    np.testing.assert_allclose(data.splits["valid"].num[:, 0].numpy(), (np.array([1.0, 2.0]) - mean) / std, rtol=1e-6)
+
+
+def test_declared_fields_and_per_field_options(tmp_path):
+    csv_data(tmp_path)
+    data = load(
+        tmp_path,
+        "dataset.fields=[user,{name:score,type:numeric},price]",
+        "+dataset.field_options.price.numeric=bucketize",
+        "+dataset.field_options.price.num_buckets=2",
+    )
+    types = {f.name: f.type for f in data.schema.fields}
+    assert types == {"user": CATEGORICAL, "price": CATEGORICAL, "score": NUMERIC}
+    price = next(f for f in data.schema.fields if f.name == "price")
+    assert price.vocab_size == FIRST_VALUE_ID + 2
+
+
+def test_sequence_field_is_masked_mean_of_its_tokens(tmp_path):
+    csv_data(tmp_path)
+    data = load(tmp_path)
+    emb = FeatureEmbedding(data.schema, dim=4, init_std=1.0)
+    batch = data.splits["train"].as_batch()
+    out, _ = emb(batch)
+    tags = data.schema.fields[4]
+    rows = batch.seq[2]  # a^c^d
+    expected = emb.table.weight[rows[rows != 0].long()].mean(dim=0)
+    torch.testing.assert_close(out[2, 4], expected)
+    empty = batch.seq[5]  # no tags -> all padding -> zero vector
+    assert (empty == 0).all() and torch.equal(out[5, 4], torch.zeros(4))
+    assert tags.name == "tags"
+
+
+def test_cache_reused_when_unchanged_and_rebuilt_on_a_changed_byte(tmp_path):
+    folder = csv_data(tmp_path)
+    first = load(tmp_path)
+    assert not first.reused_cache
+    again = load(tmp_path)
+    assert again.reused_cache and again.cache_dir == first.cache_dir
+    text = (folder / "test.csv").read_text()
+    (folder / "test.csv").write_text(text.replace("3.0", "3.1"))  # one byte
+    rebuilt = load(tmp_path)
+    assert not rebuilt.reused_cache and rebuilt.cache_dir != first.cache_dir
+    changed_config = load(tmp_path, "dataset.min_count=2")
+    assert not changed_config.reused_cache
+    assert load(tmp_path, "embedding_dim=4").reused_cache  # the embedding size is not part of the key
+
+
+@pytest.mark.parametrize(
+    "replace, message",
+    [
+        ({"valid": VALID.replace(",tags,", ",tagz,")}, "column 'tags' is missing"),
+        ({"train": TRAIN.replace("1,u1,paris", "3,u1,paris")}, "must be binary 0/1, found 3"),
+        ({"test": ""}, "test.csv: file is empty"),
+        ({"train": TRAIN.replace("click,", "clicked,")}, "no label column 'label' or 'click'"),
+        ({"train": "click,user\n"}, "train.csv: no rows"),
+    ],
+)
+def test_bad_input_is_a_clear_error_and_leaves_no_cache(tmp_path, replace, message):
+    csv_data(tmp_path, **replace)
+    with pytest.raises(DataError, match=message):
+        load(tmp_path)
+    assert cache_entries(tmp_path) == []
+
+
+def test_unknown_field_option_is_a_config_error(tmp_path):
+    csv_data(tmp_path)
+    with pytest.raises(ConfigError, match="'colour' is not a field"):
+        load(tmp_path, "+dataset.field_options.colour.min_count=2")
+    assert cache_entries(tmp_path) == []
+
+
+def test_single_file_split_by_ratio_and_parquet_sources(tmp_path):
+    rng = np.random.default_rng(0)
+    frame = pl.DataFrame({"label": rng.integers(0, 2, 1000), "a": rng.integers(0, 5, 1000),
+                          "b": rng.random(1000)})
+    path = tmp_path / "all.parquet"
+    frame.write_parquet(path)
+    cfg = compose_config(["dataset=csv", f"dataset.file={path}", "dataset.split_ratios=[0.7,0.2,0.1]"], tmp_path)
+    data = load_dataset(cfg.dataset, cfg.cache_dir)
+    assert [len(data.splits[s]) for s in ("train", "valid", "test")] == [700, 200, 100]
+    assert {f.name: f.type for f in data.schema.fields} == {"a": CATEGORICAL, "b": NUMERIC}
+    assert sorted(torch.cat([data.splits[s].label for s in data.splits]).tolist()) == sorted(
+        frame["label"].cast(pl.Float32).to_list()
+    )
+
+
+def test_synthetic_is_reproducible_and_seeded(tmp_path):
+    a = load_dataset(compose_config(TINY, tmp_path).dataset, tmp_path / "c1")
+    b = load_dataset(compose_config(TINY, tmp_path).dataset, tmp_path / "c2")
+    c = load_dataset(compose_config([*TINY, "dataset.synthetic.seed=1"], tmp_path).dataset, tmp_path / "c3")
+    assert torch.equal(a.splits["train"].cat, b.splits["train"].cat)
+    assert not torch.equal(a.splits["train"].label, c.splits["train"].label)
+    assert a.schema.num_fields == 8  # 6 ID fields, amount, tags
+    assert 0.2 < a.splits["train"].label.mean().item() < 0.8
+
+
+def test_no_temporary_folders_left_after_success(tmp_path):
+    csv_data(tmp_path)
+    load(tmp_path)
+    leftovers = [p for p in (tmp_path / "cache").iterdir() if p.name.startswith(".")]
+    assert leftovers == []
+    assert os.listdir(tmp_path / "cache")

@@ -1,0 +1,125 @@
+"""The core models in both paradigms: parameter counts, DIS == SFG with an identity generator,
+the vectorised pair sum, and one lookup per batch."""
+
+import pytest
+import torch
+
+from ge4rec.data.batches import Batch
+from ge4rec.data.spec import CATEGORICAL, NUMERIC, SEQUENCE, Schema
+from ge4rec.models import build_model
+from ge4rec.models.layers import pair_sum
+from ge4rec.paradigms import build_paradigm
+
+SFG_DEFAULTS = {"name": "sfg", "generator": "dense", "activation": "relu", "gamma": 1.0, "bias": False,
+                "residual": None, "pairs": "i<j", "source": "xl", "symmetric": False, "share_generator": False}
+MODELS = {
+    "fm": {"name": "fm"},
+    "deepfm": {"name": "deepfm", "hidden_units": [16, 8], "dropout": 0.0},
+    "dcnv2": {"name": "dcnv2", "num_cross_layers": 2, "hidden_units": [16], "dropout": 0.0},
+    "dcnv2_stacked_ref": {"name": "dcnv2", "num_cross_layers": 2, "hidden_units": [16], "dropout": 0.0,
+                          "structure": "stacked", "variant": "reference"},
+}
+DIM = 4
+
+
+def tiny_schema() -> Schema:
+    return Schema.build([("a", CATEGORICAL, 7, 1), ("b", CATEGORICAL, 5, 1), ("c", NUMERIC, 1, 1),
+                         ("d", SEQUENCE, 6, 3), ("e", CATEGORICAL, 9, 1)])
+
+
+def tiny_batch(schema: Schema, n: int = 32, seed: int = 0) -> Batch:
+    g = torch.Generator().manual_seed(seed)
+    cats = [f for f in schema.fields if f.type == CATEGORICAL]
+    cat = torch.stack([f.offset + torch.randint(0, f.vocab_size, (n,), generator=g) for f in cats], 1).int()
+    seqf = next(f for f in schema.fields if f.type == SEQUENCE)
+    seq = seqf.offset + torch.randint(0, seqf.vocab_size, (n, seqf.max_len), generator=g)
+    seq[:, 2] = 0  # padding in the last slot
+    return Batch(cat, torch.randn(n, 1, generator=g), seq.int(), (torch.rand(n, generator=g) < 0.5).float())
+
+
+def make(model_key: str, paradigm: dict, seed: int = 0):
+    torch.manual_seed(seed)
+    cfg = {**MODELS[model_key], "embedding_init_std": 0.5}  # large enough for interactions to matter
+    return build_model(cfg, tiny_schema(), DIM, build_paradigm(paradigm))
+
+
+@pytest.mark.parametrize("key,generators", [("fm", 1), ("deepfm", 1), ("dcnv2", 2), ("dcnv2_stacked_ref", 2)])
+@pytest.mark.parametrize("bias", [False, True])
+def test_sfg_adds_exactly_fd_squared_per_generator(key, generators, bias):
+    disc = make(key, {**SFG_DEFAULTS, "name": "disc", "generator": "identity"})
+    sfg = make(key, {**SFG_DEFAULTS, "bias": bias})
+    fd = tiny_schema().num_fields * DIM
+    per = fd * fd + (fd if bias else 0)
+    extra = sum(p.numel() for p in sfg.parameters()) - sum(p.numel() for p in disc.parameters())
+    assert extra == generators * per
+    assert sfg.generator_parameters() == generators * per and disc.generator_parameters() == 0
+
+
+@pytest.mark.parametrize("key", list(MODELS))
+@pytest.mark.parametrize("pairs", ["i<j", "all"])
+def test_identity_generator_makes_sfg_equal_to_disc(key, pairs):
+    disc = make(key, {**SFG_DEFAULTS, "name": "disc", "generator": "identity", "pairs": pairs})
+    sfg = make(key, {**SFG_DEFAULTS, "activation": "identity", "residual": False, "source": "x0", "pairs": pairs},
+               seed=1)
+    missing, unexpected = sfg.load_state_dict(disc.state_dict(), strict=False)
+    assert not unexpected and all("generator" in k for k in missing)
+    with torch.no_grad():
+        for name, p in sfg.named_parameters():
+            if "generator" in name and name.endswith("weight"):
+                p.copy_(torch.eye(p.shape[0]))
+    disc.eval()
+    sfg.eval()
+    batch = tiny_batch(tiny_schema())
+    torch.testing.assert_close(sfg(batch), disc(batch), rtol=1e-6, atol=1e-6)
+    # and a trained generator does change the output
+    with torch.no_grad():
+        for name, p in sfg.named_parameters():
+            if "generator" in name and name.endswith("weight"):
+                p.mul_(-1.5)
+    assert not torch.allclose(sfg(batch), disc(batch))
+
+
+def test_pair_sum_equals_explicit_double_loop():
+    g = torch.Generator().manual_seed(3)
+    z, e = torch.randn(5, 6, 3, generator=g), torch.randn(5, 6, 3, generator=g)
+    upper = sum((z[:, i] * e[:, j]).sum(-1) for i in range(6) for j in range(i + 1, 6))
+    every = sum((z[:, i] * e[:, j]).sum(-1) for i in range(6) for j in range(6))
+    torch.testing.assert_close(pair_sum(z, e, "i<j"), upper)
+    torch.testing.assert_close(pair_sum(z, e, "all"), every)
+    classic = 0.5 * (e.sum(1).pow(2) - e.pow(2).sum(1)).sum(-1)  # Rendle's identity for z = e
+    torch.testing.assert_close(pair_sum(e, e, "i<j"), classic)
+
+
+@pytest.mark.parametrize("key", list(MODELS))
+@pytest.mark.parametrize("paradigm", ["disc", "sfg"])
+def test_forward_shape_gradients_and_one_lookup(key, paradigm):
+    cfg = {**SFG_DEFAULTS, "name": paradigm, "generator": "identity" if paradigm == "disc" else "dense"}
+    model = make(key, cfg)
+    calls = []
+    model.embedding.table.register_forward_hook(lambda *a: calls.append(1))
+    batch = tiny_batch(tiny_schema())
+    out = model(batch)
+    assert out.shape == (32,) and torch.isfinite(out).all()
+    assert len(calls) == 1  # every field, numeric and sequence included, in one lookup
+    torch.nn.functional.binary_cross_entropy_with_logits(out, batch.label).backward()
+    no_grad = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
+    assert no_grad == []
+    recorded = model.capture(batch)
+    assert {"raw", "operand_a", "operand_b"} <= set(recorded)
+
+
+def test_sfg_refused_for_a_model_without_interaction():
+    from ge4rec.errors import ConfigError
+    from ge4rec.models.base import CTRModel, register_model
+
+    @register_model("_plain_lr_for_test")
+    class Plain(CTRModel):
+        has_interaction = False
+
+    try:
+        with pytest.raises(ConfigError, match="no feature interaction"):
+            Plain(tiny_schema(), DIM, build_paradigm(SFG_DEFAULTS))
+    finally:
+        from ge4rec.models.base import MODELS as registry
+
+        registry.pop("_plain_lr_for_test")

@@ -1,0 +1,81 @@
+"""Training runs end to end on the tiny built-in data: reproducibility, the run record, failures."""
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+import torch
+
+from ge4rec.errors import TrainingFailed
+from ge4rec.results import COLUMNS, read_results
+from ge4rec.run import train_run
+
+from conftest import TINY, compose_config
+
+REQUIRED = ["run_id", "dataset", "model", "paradigm", "seed", "status", "valid_auc", "valid_logloss", "test_auc",
+            "test_logloss", "best_epoch", "train_seconds", "samples_per_second", "parameters", "run_dir", "config"]
+
+
+def run(tmp_path: Path, name: str, *overrides: str) -> dict:
+    cfg = compose_config([*TINY, *overrides], tmp_path)
+    return train_run(cfg, tmp_path / name, list(overrides))
+
+
+@pytest.mark.parametrize("model,paradigm", [("fm", "sfg"), ("dcnv2", "sfg"), ("deepfm", "disc")])
+def test_same_config_and_seed_give_the_same_metrics(tmp_path, model, paradigm):
+    a = run(tmp_path, "a", f"model={model}", f"paradigm={paradigm}")
+    b = run(tmp_path, "b", f"model={model}", f"paradigm={paradigm}")
+    assert a["valid"] == b["valid"] and a["test"] == b["test"] and a["history"] == b["history"]
+    c = run(tmp_path, "c", f"model={model}", f"paradigm={paradigm}", "seed=7")
+    assert c["test"] != a["test"]
+
+
+def test_run_record_metrics_json_checkpoint_and_results_row(tmp_path):
+    metrics = run(tmp_path, "run", "model=dcnv2", "paradigm=sfg", "trainer.max_epochs=3")
+    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    for key in ("valid", "test", "best_epoch", "epochs", "train_seconds", "samples_per_second", "parameters",
+                "generator_parameters"):
+        assert key in saved
+    assert set(saved["valid"]) == {"auc", "logloss"} and saved["test"] == metrics["test"]
+    assert 1 <= saved["best_epoch"] <= saved["epochs"] <= 3
+    assert saved["samples_per_second"] > 0 and saved["generator_parameters"] == 3 * (8 * 8) ** 2
+    assert (tmp_path / "run" / "checkpoint.pt").is_file() and (tmp_path / "run" / "config.yaml").is_file()
+
+    rows = pl.read_parquet(str(tmp_path / "results") + "/*.parquet")
+    assert rows.height == 1 and set(REQUIRED) <= set(rows.columns)
+    row = rows.row(0, named=True)
+    assert (row["model"], row["paradigm"], row["dataset"], row["status"]) == ("dcnv2", "sfg", "synthetic", "completed")
+    assert row["test_auc"] == pytest.approx(metrics["test"]["auc"])
+    assert json.loads(row["config"])["model"]["name"] == "dcnv2"
+    assert set(COLUMNS) <= set(read_results(tmp_path / "results").columns)
+
+
+def test_the_best_checkpoint_is_what_gets_tested(tmp_path):
+    from ge4rec.data import load_dataset
+    from ge4rec.models import build_model
+    from ge4rec.paradigms import build_paradigm
+    from ge4rec.train.loop import evaluate
+
+    cfg = compose_config([*TINY, "model=fm", "paradigm=sfg", "trainer.max_epochs=4"], tmp_path)
+    metrics = train_run(cfg, tmp_path / "run")
+    data = load_dataset(cfg.dataset, cfg.cache_dir)
+    model = build_model(dict(cfg.model), data.schema, int(cfg.embedding_dim), build_paradigm(cfg.paradigm))
+    model.load_state_dict(torch.load(tmp_path / "run" / "checkpoint.pt"))
+    reloaded = evaluate(model, data.splits["test"], 4096, torch.device("cpu"))
+    assert reloaded["auc"] == pytest.approx(metrics["test"]["auc"], abs=1e-6)
+    best = max(metrics["history"], key=lambda h: h["valid_auc"])
+    assert best["epoch"] == metrics["best_epoch"]
+
+
+def test_non_finite_loss_records_a_failed_run(tmp_path, monkeypatch):
+    from ge4rec.models.fm import FM
+
+    original = FM.forward
+    monkeypatch.setattr(FM, "forward", lambda self, batch: original(self, batch) * float("nan"))
+    with pytest.raises(TrainingFailed, match="loss became nan"):
+        run(tmp_path, "run", "model=fm", "paradigm=disc")
+    rows = read_results(tmp_path / "results")
+    assert rows.height == 1
+    row = rows.row(0, named=True)
+    assert row["status"] == "failed" and "nan" in row["error"] and row["test_auc"] is None
