@@ -54,7 +54,8 @@ class SplitTensors:
         """Yield batches in order, or after one permutation of the whole split (one gather per epoch)."""
         source = self
         if shuffle:
-            perm = torch.randperm(len(self), generator=generator)
+            device = generator.device if generator is not None else self.label.device
+            perm = torch.randperm(len(self), generator=generator, device=device)
             source = self.subset(perm.to(self.label.device))
         for start in range(0, len(source), batch_size):
             stop = start + batch_size

@@ -1,0 +1,117 @@
+"""Training throughput (train samples/s) of every model in both paradigms on the built-in data.
+
+The timed loop is ge4rec's own training step (Trainer.train_step) over batches sliced from the
+in-memory split, batch preparation included, evaluation excluded. DIS and SFG of one model are
+measured alternately, several rounds, so machine noise hits both alike; the SFG/DIS time ratio is
+the median of the per-round ratios.
+
+    python scripts/bench_train.py                      # all models, batch 4096
+    python scripts/bench_train.py --models fm dcnv2 --rounds 5 --out docs/benchmarks_train.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from ge4rec.cli import config_dir, group_options
+from ge4rec.data import load_dataset
+from ge4rec.models import build_model, get_model_class
+from ge4rec.paradigms import build_paradigm
+from ge4rec.train.loop import Trainer, resolve_device
+
+
+def compose_for(model: str, paradigm: str, overrides: list[str]):
+    with initialize_config_dir(version_base="1.3", config_dir=config_dir()):
+        return compose("train", overrides=[f"model={model}", f"paradigm={paradigm}", *overrides])
+
+
+def time_steps(cfg, data, device, steps: int, warmup: int) -> float:
+    """Samples per second over `steps` training steps after `warmup` untimed ones."""
+    torch.manual_seed(int(cfg.seed))
+    model = build_model(OmegaConf.to_container(cfg.model, resolve=True), data.schema, int(cfg.embedding_dim),
+                        build_paradigm(cfg.paradigm)).to(device)
+    trainer = Trainer(cfg.trainer, device, int(cfg.seed))
+    optimizer = trainer.optimizer(model)
+    params = [p for p in model.parameters() if p.requires_grad]
+    train = data.splits["train"]
+    batch_size = int(cfg.trainer.batch_size)
+    generator = torch.Generator().manual_seed(0)
+    batches = train.batches(batch_size, shuffle=True, generator=generator)
+    model.train()
+    for _ in range(warmup):
+        trainer.train_step(model, next(batches).to(device), optimizer, params)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    rows, start = 0, time.perf_counter()
+    for _ in range(steps):
+        try:
+            batch = next(batches)
+        except StopIteration:
+            batches = train.batches(batch_size, shuffle=True, generator=generator)
+            batch = next(batches)
+        trainer.train_step(model, batch.to(device), optimizer, params).item()
+        rows += len(batch)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return rows / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="*", help="model names (default: every model with a config)")
+    parser.add_argument("--batch-size", type=int, default=4096)
+    parser.add_argument("--steps", type=int, default=8, help="timed steps per measurement")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating DIS/SFG measurements per model")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    parser.add_argument("--out", type=Path, help="also write the Markdown table to this file")
+    parser.add_argument("overrides", nargs="*", help="extra config overrides, e.g. dataset=movielens100k")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    models = args.models or group_options("model")
+    common = [f"trainer.batch_size={args.batch_size}", *args.overrides]
+    base = compose_for("fm", "disc", common)
+    data = load_dataset(base.dataset, base.cache_dir)
+    header = (f"batch {args.batch_size}, data set {data.name} ({len(data.splits['train']):,} train rows, "
+              f"{data.schema.num_fields} fields, d={base.embedding_dim}), device {device}, "
+              f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}")
+    lines = [f"<!-- {' '.join(sys.argv[1:])} -->", header, "",
+             "| model | DIS samples/s | SFG samples/s | SFG/DIS time ratio |", "|---|---:|---:|---:|"]
+    print(header, flush=True)
+    for name in models:
+        cfg_disc = compose_for(name, "disc", common)
+        cls = get_model_class(str(cfg_disc.model.name))
+        disc_rates, sfg_rates = [], []
+        for _ in range(args.rounds):
+            disc_rates.append(time_steps(cfg_disc, data, device, args.steps, args.warmup))
+            if cls.has_interaction:
+                sfg_rates.append(time_steps(compose_for(name, "sfg", common), data, device, args.steps, args.warmup))
+        disc = statistics.median(disc_rates)
+        if sfg_rates:
+            sfg = statistics.median(sfg_rates)
+            ratio = statistics.median(d / s for d, s in zip(disc_rates, sfg_rates))
+            line = f"| {name} | {disc:,.0f} | {sfg:,.0f} | {ratio:.2f} |"
+        else:
+            line = f"| {name} | {disc:,.0f} | - (no interaction) | - |"
+        lines.append(line)
+        print(line, flush=True)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text("\n".join(lines) + "\n")
+        print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
