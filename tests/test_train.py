@@ -79,3 +79,10 @@ def test_non_finite_loss_records_a_failed_run(tmp_path, monkeypatch):
     assert rows.height == 1
     row = rows.row(0, named=True)
     assert row["status"] == "failed" and "nan" in row["error"] and row["test_auc"] is None
+    # completed runs, with and without the analysis, land in the same store and read as one table
+    monkeypatch.setattr(FM, "forward", original)
+    run(tmp_path, "ok", "model=fm", "paradigm=sfg")
+    run(tmp_path, "ok2", "model=fm", "paradigm=disc", "analysis.enabled=false")
+    rows = pl.read_parquet(str(tmp_path / "results") + "/*.parquet")
+    assert sorted(rows["status"].to_list()) == ["completed", "completed", "failed"]
+    assert rows.filter(pl.col("paradigm") == "sfg")["ia_generated"].item() > 0

@@ -14,11 +14,14 @@ HELP = """usage: ge4rec COMMAND [ARGS]
 commands:
   train   train a model in a paradigm on a data set (Hydra overrides; -m for sweeps; --help)
   list    the data sets, models and paradigms available
+  analyze recompute a run's collapse/redundancy analysis: analyze RUN_DIR [--rows N] [--split valid|test]
+  plot    figures of analysed runs: plot spectrum|redundancy|collapse RUN_DIR... --out PATH(.png|.svg)
 
 examples:
   ge4rec train
   ge4rec train model=dcnv2 paradigm=sfg dataset=movielens100k
   ge4rec train -m model=fm,deepfm,dcnv2 paradigm=disc,sfg seed=1,2,3
+  ge4rec plot spectrum RUN_DIR_DISC RUN_DIR_SFG --out spectrum.png
 """
 _FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--config-name", "-cn", "--config-dir", "-cd",
                      "--experimental-rerun", "--info"}
@@ -53,8 +56,12 @@ def main(argv: list[str] | None = None) -> None:
             train_command(rest)
         elif command == "list":
             list_command(rest)
+        elif command in ("analyze", "plot"):
+            from ge4rec.analysis import commands
+
+            (commands.analyze_command if command == "analyze" else commands.plot_command)(rest)
         else:
-            fail(f"unknown command '{command}' (commands: train, list)")
+            fail(f"unknown command '{command}' (commands: train, list, analyze, plot)")
     except Ge4recError as exc:
         fail(str(exc))
 
@@ -222,7 +229,8 @@ def list_command(args: list[str]) -> None:
     for name in group_options("model"):
         cls = get_model_class(str(OmegaConf.load(Path(config_dir()) / "model" / f"{name}.yaml").name))
         paradigms = ", ".join(p for p, pc in PARADIGMS.items() if cls.has_interaction or not pc.generative)
-        models.add_row(name, paradigms, (cls.__doc__ or "").strip().splitlines()[0])
+        title = sys.modules[cls.__module__].__doc__ or cls.__doc__ or ""
+        models.add_row(name, paradigms, title.strip().splitlines()[0])
     paradigms = Table(title="paradigms (paradigm=NAME)")
     paradigms.add_column("name")
     paradigms.add_column("description")

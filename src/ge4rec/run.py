@@ -10,17 +10,35 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import polars as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
+from ge4rec.analysis.run_analysis import SHORT, analysis_settings, collapse_tracker, json_safe, run_analysis
 from ge4rec.data import load_dataset
 from ge4rec.errors import ConfigError, TrainingFailed
 from ge4rec.models import build_model, get_model_class
 from ge4rec.paradigms import build_paradigm
-from ge4rec.results import new_run_id, write_row
+from ge4rec.results import new_run_id, register_columns, write_row
 from ge4rec.train.loop import Trainer, resolve_device
+
+
+def _register_analysis_columns() -> None:
+    """Every row carries the analysis columns (null when a run has none), so rows of failed runs,
+    runs without analysis and analysed runs read back as one table."""
+    columns: dict[str, pl.DataType] = {}
+    for role in ("raw", "generated"):
+        columns.update({f"{short}_{role}": pl.Float64 for short in SHORT.values()})
+        columns.update({f"{short}_{role}_field_mean": pl.Float64 for short in ("ia", "erank")})
+    columns["ia_generated_layer_mean"] = pl.Float64
+    columns.update({f"redundancy_{key}": pl.Float64 for key in ("mean_abs", "mean_sq", "diagonal_mean")})
+    columns.update(analysis_split=pl.String, analysis_rows=pl.Int64, analysis_seconds=pl.Float64)
+    register_columns(columns)
+
+
+_register_analysis_columns()
 
 
 def seed_everything(seed: int) -> None:
@@ -29,15 +47,46 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+_NUMBERS = {
+    "seed": int,
+    "embedding_dim": int,
+    "trainer.lr": float,
+    "trainer.batch_size": int,
+    "trainer.eval_batch_size": int,
+    "trainer.max_epochs": int,
+    "trainer.embedding_l2": float,
+    "trainer.net_l2": float,
+    "trainer.grad_clip_norm": float,
+    "trainer.patience": int,
+    "trainer.lr_patience": int,
+    "trainer.lr_factor": float,
+    "trainer.min_lr": float,
+    "paradigm.gamma": float,
+}
+
+
 def validate(cfg: DictConfig) -> None:
     """Checks that need no data: everything a typo in an override could get wrong."""
+    for key, kind in _NUMBERS.items():
+        value = OmegaConf.select(cfg, key)
+        try:
+            ok = value is not None and not isinstance(value, bool) and kind(value) == kind(value)
+            if kind is int and float(value) != int(value):
+                ok = False
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise ConfigError(f"{key}: {value!r} (expected {'an integer' if kind is int else 'a number'})")
+    for key in ("trainer.batch_size", "trainer.eval_batch_size", "trainer.max_epochs", "trainer.patience",
+                "trainer.lr_patience", "embedding_dim"):
+        if int(OmegaConf.select(cfg, key)) < 1:
+            raise ConfigError(f"{key}: {OmegaConf.select(cfg, key)} (expected a positive integer)")
     paradigm = build_paradigm(cfg.paradigm)
     cls = get_model_class(str(cfg.model.name))
     if paradigm.generative and not cls.has_interaction:
         raise ConfigError(f"model '{cls.name}' has no feature interaction for SFG to generate for (use paradigm=disc)")
-    if int(cfg.embedding_dim) < 1:
-        raise ConfigError(f"embedding_dim: {cfg.embedding_dim} (expected a positive integer)")
     resolve_device(str(cfg.device))
+    analysis_settings(cfg)
 
 
 def parameter_count(model: torch.nn.Module) -> int:
@@ -88,8 +137,13 @@ def train_run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None
         f"{row['parameters']:,} parameters, {device}"
         + (" (cached data)" if data.reused_cache else "")
     )
+    analysis_cfg = analysis_settings(cfg)
+    tracker = None
+    if cfg.trainer.get("track_collapse", False):  # information abundance after every epoch
+        tracker = collapse_tracker(data.splits[analysis_cfg["split"]], analysis_cfg["rows"], seed,
+                                   int(cfg.trainer.eval_batch_size), device)
     try:
-        result = trainer.fit(model, data.splits, checkpoint)
+        result = trainer.fit(model, data.splits, checkpoint, epoch_callback=tracker)
     except (TrainingFailed, torch.OutOfMemoryError) as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if isinstance(exc, torch.OutOfMemoryError):
@@ -116,6 +170,11 @@ def train_run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None
         "device": str(device),
         "history": result.history,
     }
+    if (cfg.get("analysis") or {}).get("enabled", True):  # collapse and redundancy, best checkpoint
+        analysis = run_analysis(model, data.splits, run_dir, seed=seed, device=device,
+                                batch_size=int(cfg.trainer.eval_batch_size), **analysis_cfg)
+        metrics["analysis"] = json_safe(analysis.summary)
+        row.update(analysis.scalars)
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     row.update(
         status="completed",

@@ -62,9 +62,13 @@ def simulate(cfg) -> tuple[pl.DataFrame, dict[str, int], dict[str, np.ndarray]]:
     num_pairs = len(small) * (len(small) - 1) // 2
     logit += float(cfg.pair_scale) * pair_term / np.sqrt(num_pairs)
     parts["pairs"] = float(cfg.pair_scale) * pair_term / np.sqrt(num_pairs)
+    # three-way effects among the smallest fields: learnable by deep models, invisible to FM
+    smallest = [f for f in range(num_fields) if cards[f] <= int(cfg.triple_max_cardinality)]
+    if len(smallest) < 3:
+        raise ConfigError("dataset.synthetic.triple_max_cardinality: fewer than 3 fields have that few values")
     triple_term = np.zeros(n)
     for _ in range(int(cfg.num_triples)):
-        i, j, k = rng.choice(small, size=3, replace=False)
+        i, j, k = rng.choice(smallest, size=3, replace=False)
         prod = latent[i][ids[i]] * latent[j][ids[j]] * latent[k][ids[k]]
         triple_term += prod.sum(axis=1) / np.sqrt(rank)
     parts["triples"] = float(cfg.triple_scale) * triple_term / np.sqrt(max(int(cfg.num_triples), 1))

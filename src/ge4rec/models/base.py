@@ -50,9 +50,35 @@ class CTRModel(nn.Module):
         self.num_fields, self.dim = schema.num_fields, int(embedding_dim)
         self.embedding = FeatureEmbedding(schema, self.dim, linear=self.uses_linear, init_std=embedding_init_std)
         self.bias = nn.Parameter(torch.zeros(1)) if self.uses_linear else None
+        self._captured: dict[str, torch.Tensor] | None = None
+
+    # --- what the analysis sees ---------------------------------------------------------------
+    # Models call `self.record(name, tensor)` in forward; it costs nothing unless a capture is on.
+    # Names: "raw" (E [B, F, d]), "generated" or "generated.0", "generated.1", ... per layer
+    # (Z [B, F, d] or flattened [B, F*d]), and "operand_a" / "operand_b" (the two sides of the
+    # model's first interaction, [B, D] each) for the redundancy measure.
+    def record(self, name: str, tensor: torch.Tensor) -> None:
+        if self._captured is not None:
+            self._captured[name] = tensor.detach()
+
+    @torch.no_grad()
+    def capture(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """Run forward on `batch` (eval mode) and return what the model recorded."""
+        was_training = self.training
+        self.eval()
+        self._captured = {}
+        try:
+            self(batch)
+            return self._captured
+        finally:
+            self._captured = None
+            self.train(was_training)
 
     def make_generator(self, residual_default: bool = False) -> Generator:
-        return self.paradigm.generator(self.num_fields, self.dim, residual_default=residual_default)
+        # the fields' cardinalities let paradigm.targets pick the highest/lowest-cardinality fields
+        cardinalities = [f.vocab_size for f in self.schema.fields]
+        return self.paradigm.generator(self.num_fields, self.dim, residual_default=residual_default,
+                                       cardinalities=cardinalities)
 
     def make_generators(self, count: int, residual_default: bool = False) -> nn.ModuleList:
         """One generator per interaction layer, or one shared by all (paradigm.share_generator)."""

@@ -6,6 +6,7 @@ import copy
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,7 +77,22 @@ class Trainer:
         if int(cfg.batch_size) < 1 or int(cfg.max_epochs) < 1:
             raise ConfigError("trainer.batch_size and trainer.max_epochs must be positive")
 
-    def _optimizer(self, model: CTRModel) -> torch.optim.Optimizer:
+    def train_step(self, model: CTRModel, batch, optimizer: torch.optim.Optimizer, params: list) -> torch.Tensor:
+        """One optimisation step on one batch; returns the (detached) loss."""
+        logits = model(batch)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, batch.label)
+        emb_l2 = float(self.cfg.embedding_l2)
+        if emb_l2 > 0:
+            loss = loss + emb_l2 * model.embedding.l2_penalty()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        clip = float(self.cfg.grad_clip_norm or 0)
+        if clip > 0:
+            torch.nn.utils.clip_grad_norm_(params, clip)
+        optimizer.step()
+        return loss.detach()
+
+    def optimizer(self, model: CTRModel) -> torch.optim.Optimizer:
         emb = {id(p) for p in model.embedding_parameters()}
         groups = [
             {"params": [p for p in model.parameters() if id(p) in emb], "weight_decay": 0.0},
@@ -84,19 +100,20 @@ class Trainer:
         ]
         return torch.optim.Adam([g for g in groups if g["params"]], lr=float(self.cfg.lr))
 
-    def fit(self, model: CTRModel, splits: dict[str, SplitTensors], checkpoint: Path | None = None) -> TrainResult:
+    def fit(self, model: CTRModel, splits: dict[str, SplitTensors], checkpoint: Path | None = None,
+            epoch_callback: Callable[[CTRModel], dict[str, Any]] | None = None) -> TrainResult:
+        """`epoch_callback(model)`, when given, runs after each epoch's evaluation; what it returns
+        joins that epoch's history record (e.g. trainer.track_collapse's information abundance)."""
         cfg, device = self.cfg, self.device
         model.to(device)
         train = splits["train"]
         if device.type == "cuda":  # whole splits on the GPU: batches become device-side slices
             splits = {k: v.to(device) for k, v in splits.items()}
             train = splits["train"]
-        optimizer = self._optimizer(model)
-        loss_fn = torch.nn.BCEWithLogitsLoss()
+        optimizer = self.optimizer(model)
         generator = torch.Generator(device=train.label.device if device.type == "cuda" else "cpu")
         generator.manual_seed(self.seed)
         batch_size, eval_batch = int(cfg.batch_size), int(cfg.eval_batch_size)
-        emb_l2, clip = float(cfg.embedding_l2), float(cfg.grad_clip_norm or 0)
         patience, lr_patience = int(cfg.patience), int(cfg.lr_patience)
         factor, min_lr = float(cfg.lr_factor), float(cfg.min_lr)
         best_score, best_epoch, best_state = -math.inf, 0, None
@@ -122,17 +139,8 @@ class Trainer:
                 start = time.perf_counter()
                 total_loss = torch.zeros((), device=device)
                 for step, batch in enumerate(train.batches(batch_size, shuffle=True, generator=generator), 1):
-                    batch = batch.to(device)
-                    logits = model(batch)
-                    loss = loss_fn(logits, batch.label)
-                    if emb_l2 > 0:
-                        loss = loss + emb_l2 * model.embedding.l2_penalty()
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    if clip > 0:
-                        torch.nn.utils.clip_grad_norm_(params, clip)
-                    optimizer.step()
-                    total_loss += loss.detach()
+                    loss = self.train_step(model, batch.to(device), optimizer, params)
+                    total_loss += loss
                     if step % 10 == 0 or step == steps:
                         current = loss.item()
                         if not math.isfinite(current):
@@ -153,6 +161,8 @@ class Trainer:
                 improved = score > best_score
                 record = {"epoch": epoch, "train_loss": epoch_loss, "valid_auc": valid["auc"],
                           "valid_logloss": valid["logloss"], "lr": lr_now}
+                if epoch_callback is not None:
+                    record.update(epoch_callback(model))
                 history.append(record)
                 if improved:
                     best_score, best_epoch, bad_epochs = score, epoch, 0

@@ -1,0 +1,72 @@
+"""DCN: Deep & Cross Network (Wang et al., ADKDD 2017), the rank-one cross network beside a DNN."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ge4rec.models.base import CTRModel, register_model
+from ge4rec.models.layers import MLP
+
+
+class CrossNetV1(nn.Module):
+    """x_{l+1} = u_l (x_l . w_l) + b_l + x_l, i.e. x_0 x_l^T w_l + b_l + x_l with u_l = x_0.
+
+    The operand u_l is x_0 in the discriminative paradigm and a per-layer generated embedding under
+    SFG (read from x_l, or from x_0 with paradigm.source=x0), as in DCN-V2's cross network.
+    """
+
+    def __init__(self, width: int, num_layers: int):
+        super().__init__()
+        self.weights = nn.ParameterList(
+            nn.Parameter(torch.randn(width) / width**0.5) for _ in range(num_layers)
+        )
+        self.biases = nn.ParameterList(nn.Parameter(torch.zeros(width)) for _ in range(num_layers))
+
+    def forward(self, x0: torch.Tensor, generators: nn.ModuleList, source: str, generative: bool,
+                shape: tuple[int, int], record=None) -> torch.Tensor:
+        x = x0
+        f, d = shape
+        for index, (w, b, gen) in enumerate(zip(self.weights, self.biases, generators)):
+            raw = x if (generative and source == "xl") else x0
+            operand = gen(raw.view(-1, f, d)).reshape(raw.shape)
+            if record is not None:
+                record(f"generated.{index}", operand)
+                if index == 0:  # the outer product x_0 x_l^T: its two sides
+                    record("operand_a", operand)
+                    record("operand_b", x)
+            x = x + operand * (x @ w).unsqueeze(-1) + b
+        return x
+
+
+@register_model("dcn")
+class DCN(CTRModel):
+    """Cross network x_0 x_l^T w_l + b_l + x_l in parallel with a DNN, joined by one linear layer.
+
+    The two outputs are concatenated into the paper's combination layer.
+
+    SFG: each cross layer gets its own generator and its x_0 operand becomes gamma*act(G_l x_l) + x_l
+    (paradigm.source=xl, residual on by default), the treatment the SFG paper gives DCN-V2's cross
+    layers, of which DCN's are the rank-one special case. The DNN stays on the raw embeddings.
+    """
+
+    def __init__(self, schema, embedding_dim, paradigm, num_cross_layers: int = 3,
+                 hidden_units=(400, 400, 400), dropout: float = 0.2, batch_norm: bool = False,
+                 activation: str = "relu", embedding_init_std: float = 1e-4):
+        super().__init__(schema, embedding_dim, paradigm, embedding_init_std)
+        width = self.num_fields * self.dim
+        self.cross = CrossNetV1(width, int(num_cross_layers))
+        self.generators = self.make_generators(int(num_cross_layers), residual_default=True)
+        hidden = list(hidden_units)
+        self.dnn = MLP(width, hidden, dropout, batch_norm, activation) if hidden else None
+        self.head = nn.Linear(width + (self.dnn.out_dim if self.dnn is not None else 0), 1)
+
+    def forward(self, batch) -> torch.Tensor:
+        e, _ = self.embedding(batch)
+        x0 = e.flatten(1)
+        self.record("raw", e)
+        out = self.cross(x0, self.generators, self.paradigm.cross_source, self.paradigm.generative,
+                         (self.num_fields, self.dim), self.record)
+        if self.dnn is not None:
+            out = torch.cat([out, self.dnn(x0)], dim=1)
+        return self.head(out).squeeze(-1)
