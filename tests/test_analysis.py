@@ -177,9 +177,8 @@ def train(tmp_path: Path, name: str, *overrides: str) -> tuple[Path, dict]:
 @pytest.fixture(scope="module")
 def sfg_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("sfg")
-    run_dir, metrics = train(
-        tmp, "dcnv2_sfg", "model=dcnv2", "paradigm=sfg", "trainer.track_collapse=true", "analysis.rows=600"
-    )
+    overrides = ["model=dcnv2", "model.hidden_units=[32]", "paradigm=sfg", "trainer.track_collapse=true"]
+    run_dir, metrics = train(tmp, "dcnv2_sfg", *overrides, "analysis.rows=600")
     return tmp, run_dir, metrics
 
 
