@@ -37,8 +37,12 @@ def compose_for(model: str, paradigm: str, overrides: list[str]):
 def time_steps(cfg, data, device, steps: int, warmup: int) -> float:
     """Samples per second over `steps` training steps after `warmup` untimed ones."""
     torch.manual_seed(int(cfg.seed))
-    model = build_model(OmegaConf.to_container(cfg.model, resolve=True), data.schema, int(cfg.embedding_dim),
-                        build_paradigm(cfg.paradigm)).to(device)
+    model = build_model(
+        OmegaConf.to_container(cfg.model, resolve=True),
+        data.schema,
+        int(cfg.embedding_dim),
+        build_paradigm(cfg.paradigm),
+    ).to(device)
     trainer = Trainer(cfg.trainer, device, int(cfg.seed))
     optimizer = trainer.optimizer(model)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -84,11 +88,18 @@ def main() -> None:
     common = [f"trainer.batch_size={args.batch_size}", *args.overrides]
     base = compose_for("fm", "disc", common)
     data = load_dataset(base.dataset, base.cache_dir)
-    header = (f"batch {args.batch_size}, data set {data.name} ({len(data.splits['train']):,} train rows, "
-              f"{data.schema.num_fields} fields, d={base.embedding_dim}), device {device}, "
-              f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}")
-    lines = [f"<!-- {' '.join(sys.argv[1:])} -->", header, "",
-             "| model | DIS samples/s | SFG samples/s | SFG/DIS time ratio |", "|---|---:|---:|---:|"]
+    header = (
+        f"batch {args.batch_size}, data set {data.name} ({len(data.splits['train']):,} train rows, "
+        f"{data.schema.num_fields} fields, d={base.embedding_dim}), device {device}, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}"
+    )
+    lines = [
+        f"<!-- {' '.join(sys.argv[1:])} -->",
+        header,
+        "",
+        "| model | DIS samples/s | SFG samples/s | SFG/DIS time ratio |",
+        "|---|---:|---:|---:|",
+    ]
     print(header, flush=True)
     for name in models:
         cfg_disc = compose_for(name, "disc", common)
@@ -97,7 +108,9 @@ def main() -> None:
         for _ in range(args.rounds):
             disc_rates.append(time_steps(cfg_disc, data, device, args.steps, args.warmup))
             if cls.has_interaction:
-                sfg_rates.append(time_steps(compose_for(name, "sfg", common), data, device, args.steps, args.warmup))
+                sfg_rates.append(
+                    time_steps(compose_for(name, "sfg", common), data, device, args.steps, args.warmup)
+                )
         disc = statistics.median(disc_rates)
         if sfg_rates:
             sfg = statistics.median(sfg_rates)

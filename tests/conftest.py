@@ -30,7 +30,9 @@ TINY = [
     "embedding_dim=8",
 ]
 
-needs_movielens = pytest.mark.skipif(not MOVIELENS.is_dir(), reason="../shared/data/movielens100k_ctr not present")
+needs_movielens = pytest.mark.skipif(
+    not MOVIELENS.is_dir(), reason="../shared/data/movielens100k_ctr not present"
+)
 
 
 def compose_config(overrides: list[str], tmp_path: Path):
@@ -46,7 +48,12 @@ def compose_config(overrides: list[str], tmp_path: Path):
 def run_cli(args: list[str], cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
     env = dict(os.environ, GE4REC_CACHE_DIR=str(cwd / "cache"), PYTHONUNBUFFERED="1", COLUMNS="200")
     return subprocess.run(
-        [sys.executable, "-m", "ge4rec", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "ge4rec", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 

@@ -48,8 +48,19 @@ def test_bad_data_fails_with_one_line_and_leaves_nothing(tmp_path):
 
 
 def test_a_six_job_sweep_leaves_six_rows(tmp_path):
-    result = run_cli(["train", "-m", "model=fm,deepfm,dcnv2", "paradigm=disc,sfg", "trainer.max_epochs=1",
-                      *TINY, "results_dir=results"], tmp_path, timeout=600)
+    result = run_cli(
+        [
+            "train",
+            "-m",
+            "model=fm,deepfm,dcnv2",
+            "paradigm=disc,sfg",
+            "trainer.max_epochs=1",
+            *TINY,
+            "results_dir=results",
+        ],
+        tmp_path,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     rows = pl.read_parquet(str(tmp_path / "results") + "/*.parquet")
     assert rows.height == 6

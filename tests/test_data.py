@@ -51,8 +51,13 @@ def test_schema_is_inferred_from_train(tmp_path):
     data = load(tmp_path)
     types = {f.name: f.type for f in data.schema.fields}
     assert data.meta["label"] == "click"
-    assert types == {"user": CATEGORICAL, "city": CATEGORICAL, "score": CATEGORICAL, "price": NUMERIC,
-                     "tags": SEQUENCE}
+    assert types == {
+        "user": CATEGORICAL,
+        "city": CATEGORICAL,
+        "score": CATEGORICAL,
+        "price": NUMERIC,
+        "tags": SEQUENCE,
+    }
     # table order: categorical, numeric, sequence; offsets are contiguous after the padding row
     assert [f.type for f in data.schema.fields] == [CATEGORICAL] * 3 + [NUMERIC, SEQUENCE]
     assert data.schema.fields[0].offset == 1
@@ -95,7 +100,9 @@ def test_numeric_normalised_with_train_statistics(tmp_path):
     train_prices = np.array([1.5, 2.5, 3.5, 2.5, 0.5, 4.5])  # the missing one filled with the mean 2.5
     mean, std = 2.5, np.std([1.5, 2.5, 3.5, 0.5, 4.5], ddof=1)
     np.testing.assert_allclose(data.splits["train"].num[:, 0].numpy(), (train_prices - mean) / std, rtol=1e-6)
-    np.testing.assert_allclose(data.splits["valid"].num[:, 0].numpy(), (np.array([1.0, 2.0]) - mean) / std, rtol=1e-6)
+    np.testing.assert_allclose(
+        data.splits["valid"].num[:, 0].numpy(), (np.array([1.0, 2.0]) - mean) / std, rtol=1e-6
+    )
 
 
 def test_declared_fields_and_per_field_options(tmp_path):
@@ -168,11 +175,14 @@ def test_unknown_field_option_is_a_config_error(tmp_path):
 
 def test_single_file_split_by_ratio_and_parquet_sources(tmp_path):
     rng = np.random.default_rng(0)
-    frame = pl.DataFrame({"label": rng.integers(0, 2, 1000), "a": rng.integers(0, 5, 1000),
-                          "b": rng.random(1000)})
+    frame = pl.DataFrame(
+        {"label": rng.integers(0, 2, 1000), "a": rng.integers(0, 5, 1000), "b": rng.random(1000)}
+    )
     path = tmp_path / "all.parquet"
     frame.write_parquet(path)
-    cfg = compose_config(["dataset=csv", f"dataset.file={path}", "dataset.split_ratios=[0.7,0.2,0.1]"], tmp_path)
+    cfg = compose_config(
+        ["dataset=csv", f"dataset.file={path}", "dataset.split_ratios=[0.7,0.2,0.1]"], tmp_path
+    )
     data = load_dataset(cfg.dataset, cfg.cache_dir)
     assert [len(data.splits[s]) for s in ("train", "valid", "test")] == [700, 200, 100]
     assert {f.name: f.type for f in data.schema.fields} == {"a": CATEGORICAL, "b": NUMERIC}

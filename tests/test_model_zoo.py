@@ -25,15 +25,37 @@ from ge4rec.models.xdeepfm import CompressedInteraction
 from ge4rec.paradigms import GENERATORS, Generator, IdentityGenerator, build_paradigm
 
 DIM = 3
-SFG = {"name": "sfg", "generator": "dense", "activation": "relu", "gamma": 1.0, "bias": False,
-       "residual": None, "pairs": "i<j", "source": "xl", "symmetric": False, "share_generator": False}
+SFG = {
+    "name": "sfg",
+    "generator": "dense",
+    "activation": "relu",
+    "gamma": 1.0,
+    "bias": False,
+    "residual": None,
+    "pairs": "i<j",
+    "source": "xl",
+    "symmetric": False,
+    "share_generator": False,
+}
 DISC = {**SFG, "name": "disc", "generator": "identity"}
 # an SFG whose generators become the identity once their weights are set to I
-IDENTITY_SFG = {**SFG, "activation": "identity", "gamma": 1.0, "bias": False, "residual": False,
-                "source": "x0"}
+IDENTITY_SFG = {
+    **SFG,
+    "activation": "identity",
+    "gamma": 1.0,
+    "bias": False,
+    "residual": False,
+    "source": "x0",
+}
 # models with one generator per interaction layer, and the option that sets the number of layers
-LAYERED = {"crossnet": "num_cross_layers", "dcnv2": "num_cross_layers", "dcn": "num_cross_layers",
-           "gdcn": "num_cross_layers", "xdeepfm": "cin_layer_units", "cin": "cin_layer_units"}
+LAYERED = {
+    "crossnet": "num_cross_layers",
+    "dcnv2": "num_cross_layers",
+    "dcn": "num_cross_layers",
+    "gdcn": "num_cross_layers",
+    "xdeepfm": "cin_layer_units",
+    "cin": "cin_layer_units",
+}
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -46,8 +68,15 @@ def one_thread():
 
 
 def tiny_schema() -> Schema:
-    return Schema.build([("a", CATEGORICAL, 7, 1), ("b", CATEGORICAL, 5, 1), ("c", NUMERIC, 1, 1),
-                         ("d", SEQUENCE, 6, 3), ("e", CATEGORICAL, 9, 1)])
+    return Schema.build(
+        [
+            ("a", CATEGORICAL, 7, 1),
+            ("b", CATEGORICAL, 5, 1),
+            ("c", NUMERIC, 1, 1),
+            ("d", SEQUENCE, 6, 3),
+            ("e", CATEGORICAL, 9, 1),
+        ]
+    )
 
 
 def tiny_batch(schema: Schema, n: int = 17, seed: int = 0) -> Batch:
@@ -90,8 +119,26 @@ def generator_count(name: str) -> int:
 
 
 def test_the_zoo_is_complete_and_every_model_has_a_config():
-    expected = {"lr", "dnn", "fm", "fwfm", "fmfm", "deepfm", "ipnn", "xdeepfm", "cin", "crossnet", "dcn",
-                "dcnv2", "gdcn", "autoint", "autoint_plus", "fibinet", "finalmlp", "widedeep"}
+    expected = {
+        "lr",
+        "dnn",
+        "fm",
+        "fwfm",
+        "fmfm",
+        "deepfm",
+        "ipnn",
+        "xdeepfm",
+        "cin",
+        "crossnet",
+        "dcn",
+        "dcnv2",
+        "gdcn",
+        "autoint",
+        "autoint_plus",
+        "fibinet",
+        "finalmlp",
+        "widedeep",
+    }
     assert expected <= set(ALL)
     for name in ALL:
         assert shipped_config(name)["name"] == name
@@ -177,6 +224,7 @@ def test_capture_records_the_operands_of_the_first_interaction(name):
 
 # ------------------------------------------------------- vectorised pair sums vs an explicit loop
 
+
 def loop_pairs(num_fields: int, pairs: str) -> list[tuple[int, int]]:
     return [(i, j) for i in range(num_fields) for j in range(num_fields) if pairs == "all" or i < j]
 
@@ -216,8 +264,16 @@ def fm_family_reference(model, batch) -> torch.Tensor:
     return torch.stack(out)
 
 
-@pytest.mark.parametrize("name,options", [("fm", {}), ("fwfm", {}), ("fwfm", {"linear_type": "filv"}),
-                                          ("fmfm", {}), ("fmfm", {"interaction": "vector"})])
+@pytest.mark.parametrize(
+    "name,options",
+    [
+        ("fm", {}),
+        ("fwfm", {}),
+        ("fwfm", {"linear_type": "filv"}),
+        ("fmfm", {}),
+        ("fmfm", {"interaction": "vector"}),
+    ],
+)
 @pytest.mark.parametrize("kind", ["disc", "sfg"])
 @pytest.mark.parametrize("pairs", ["i<j", "all"])
 def test_fm_family_models_equal_their_pair_loop(name, options, kind, pairs):
@@ -246,6 +302,7 @@ def test_fibinet_bilinear_equals_its_pair_loop(kind, pairs):
 
 
 # ------------------------------------------------------------- one layer against hand-computed values
+
 
 def test_one_cin_layer_by_hand():
     cin = CompressedInteraction(num_fields=2, layer_units=[1])

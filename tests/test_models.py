@@ -10,21 +10,44 @@ from ge4rec.models import build_model
 from ge4rec.models.layers import pair_sum
 from ge4rec.paradigms import build_paradigm
 
-SFG_DEFAULTS = {"name": "sfg", "generator": "dense", "activation": "relu", "gamma": 1.0, "bias": False,
-                "residual": None, "pairs": "i<j", "source": "xl", "symmetric": False, "share_generator": False}
+SFG_DEFAULTS = {
+    "name": "sfg",
+    "generator": "dense",
+    "activation": "relu",
+    "gamma": 1.0,
+    "bias": False,
+    "residual": None,
+    "pairs": "i<j",
+    "source": "xl",
+    "symmetric": False,
+    "share_generator": False,
+}
 MODELS = {
     "fm": {"name": "fm"},
     "deepfm": {"name": "deepfm", "hidden_units": [16, 8], "dropout": 0.0},
     "dcnv2": {"name": "dcnv2", "num_cross_layers": 2, "hidden_units": [16], "dropout": 0.0},
-    "dcnv2_stacked_ref": {"name": "dcnv2", "num_cross_layers": 2, "hidden_units": [16], "dropout": 0.0,
-                          "structure": "stacked", "variant": "reference"},
+    "dcnv2_stacked_ref": {
+        "name": "dcnv2",
+        "num_cross_layers": 2,
+        "hidden_units": [16],
+        "dropout": 0.0,
+        "structure": "stacked",
+        "variant": "reference",
+    },
 }
 DIM = 4
 
 
 def tiny_schema() -> Schema:
-    return Schema.build([("a", CATEGORICAL, 7, 1), ("b", CATEGORICAL, 5, 1), ("c", NUMERIC, 1, 1),
-                         ("d", SEQUENCE, 6, 3), ("e", CATEGORICAL, 9, 1)])
+    return Schema.build(
+        [
+            ("a", CATEGORICAL, 7, 1),
+            ("b", CATEGORICAL, 5, 1),
+            ("c", NUMERIC, 1, 1),
+            ("d", SEQUENCE, 6, 3),
+            ("e", CATEGORICAL, 9, 1),
+        ]
+    )
 
 
 def tiny_batch(schema: Schema, n: int = 32, seed: int = 0) -> Batch:
@@ -59,8 +82,11 @@ def test_sfg_adds_exactly_fd_squared_per_generator(key, generators, bias):
 @pytest.mark.parametrize("pairs", ["i<j", "all"])
 def test_identity_generator_makes_sfg_equal_to_disc(key, pairs):
     disc = make(key, {**SFG_DEFAULTS, "name": "disc", "generator": "identity", "pairs": pairs})
-    sfg = make(key, {**SFG_DEFAULTS, "activation": "identity", "residual": False, "source": "x0", "pairs": pairs},
-               seed=1)
+    sfg = make(
+        key,
+        {**SFG_DEFAULTS, "activation": "identity", "residual": False, "source": "x0", "pairs": pairs},
+        seed=1,
+    )
     missing, unexpected = sfg.load_state_dict(disc.state_dict(), strict=False)
     assert not unexpected and all("generator" in k for k in missing)
     with torch.no_grad():

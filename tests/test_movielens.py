@@ -9,8 +9,15 @@ from conftest import MOVIELENS, compose_config, needs_movielens
 @needs_movielens
 def test_movielens_schema_and_a_short_fm_run(tmp_path):
     cfg = compose_config(
-        ["dataset=movielens100k", f"dataset.path={MOVIELENS}", "model=fm", "paradigm=sfg",
-         "trainer.max_epochs=8", "trainer.progress=false", "analysis.enabled=false"],
+        [
+            "dataset=movielens100k",
+            f"dataset.path={MOVIELENS}",
+            "model=fm",
+            "paradigm=sfg",
+            "trainer.max_epochs=8",
+            "trainer.progress=false",
+            "analysis.enabled=false",
+        ],
         tmp_path,
     )
     data = load_dataset(cfg.dataset, cfg.cache_dir)

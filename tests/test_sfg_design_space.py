@@ -76,6 +76,7 @@ def expected_parameters(kind: str, f: int, d: int, bias: bool) -> int:
 
 # --------------------------------------------------------------------------- generator kinds
 
+
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("bias", [False, True])
 def test_generator_shape_and_parameter_count(kind, bias):
@@ -197,13 +198,22 @@ def test_bias_and_residual_default():
 
 
 def test_disc_is_identity_whatever_the_sfg_options():
-    disc = build_paradigm({"name": "disc", "generator": "mlp2", "activation": "tanh", "targets": "random",
-                           "num_targets": 2, "gamma": 3.0})
+    disc = build_paradigm(
+        {
+            "name": "disc",
+            "generator": "mlp2",
+            "activation": "tanh",
+            "targets": "random",
+            "num_targets": 2,
+            "gamma": 3.0,
+        }
+    )
     assert isinstance(disc.generator(NUM_FIELDS, DIM), IdentityGenerator)
     assert isinstance(sfg(generator="identity").generator(NUM_FIELDS, DIM), IdentityGenerator)
 
 
 # ----------------------------------------------------------------------------- target fields
+
 
 def test_targets_highest_and_lowest_cardinality():
     cards = list(VOCAB.values())  # a=7 b=50 c=3 d=20 e=11
@@ -257,6 +267,7 @@ def test_cardinality_targets_need_cardinalities():
 
 # ------------------------------------------------------------------ pairs, symmetric, sharing
 
+
 def fm_parts(net, batch):
     e, linear = net.embedding(batch)
     return e, net.generator(e), net.first_order(linear)
@@ -305,6 +316,7 @@ def test_share_generator_gives_dcnv2_one_set_of_parameters():
 
 # -------------------------------------------------------------------------------- training
 
+
 @pytest.mark.parametrize("name", ["fm", "dcnv2"])
 @pytest.mark.parametrize("kind", KINDS)
 def test_every_generator_kind_trains(name, kind):
@@ -321,6 +333,7 @@ def test_every_generator_kind_trains(name, kind):
 
 
 # ------------------------------------------------------------------------ invalid options
+
 
 @pytest.mark.parametrize(
     ("options", "message"),
@@ -357,6 +370,7 @@ def test_cli_rejects_invalid_options_with_exit_code_2(capsys):
 
 # ------------------------------------------------------------------------------- configs
 
+
 @pytest.fixture
 def hydra_configs():
     GlobalHydra.instance().clear()
@@ -369,8 +383,20 @@ def test_disc_carries_every_sfg_key(hydra_configs):
     disc = compose(config_name="train", overrides=["paradigm=disc"]).paradigm
     sfg_cfg = compose(config_name="train", overrides=["paradigm=sfg"]).paradigm
     assert set(disc) == set(sfg_cfg)
-    assert {"generator", "activation", "gamma", "bias", "residual", "pairs", "symmetric", "share_generator",
-            "source", "targets", "num_targets", "target_seed"} <= set(sfg_cfg)
+    assert {
+        "generator",
+        "activation",
+        "gamma",
+        "bias",
+        "residual",
+        "pairs",
+        "symmetric",
+        "share_generator",
+        "source",
+        "targets",
+        "num_targets",
+        "target_seed",
+    } <= set(sfg_cfg)
     build_paradigm(disc), build_paradigm(sfg_cfg)
 
 

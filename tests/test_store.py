@@ -9,8 +9,17 @@ from ge4rec.results import new_run_id, read_results, write_row
 
 def _writer(folder: str, worker: int, count: int) -> None:
     for k in range(count):
-        write_row(folder, {"run_id": f"{new_run_id()}-{worker}-{k}", "model": "fm", "paradigm": "sfg",
-                           "seed": worker, "status": "completed", "test_auc": 0.5 + k / 100})
+        write_row(
+            folder,
+            {
+                "run_id": f"{new_run_id()}-{worker}-{k}",
+                "model": "fm",
+                "paradigm": "sfg",
+                "seed": worker,
+                "status": "completed",
+                "test_auc": 0.5 + k / 100,
+            },
+        )
 
 
 def test_concurrent_writers_lose_no_rows(tmp_path):

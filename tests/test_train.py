@@ -13,8 +13,24 @@ from ge4rec.run import train_run
 
 from conftest import TINY, compose_config
 
-REQUIRED = ["run_id", "dataset", "model", "paradigm", "seed", "status", "valid_auc", "valid_logloss", "test_auc",
-            "test_logloss", "best_epoch", "train_seconds", "samples_per_second", "parameters", "run_dir", "config"]
+REQUIRED = [
+    "run_id",
+    "dataset",
+    "model",
+    "paradigm",
+    "seed",
+    "status",
+    "valid_auc",
+    "valid_logloss",
+    "test_auc",
+    "test_logloss",
+    "best_epoch",
+    "train_seconds",
+    "samples_per_second",
+    "parameters",
+    "run_dir",
+    "config",
+]
 
 
 def run(tmp_path: Path, name: str, *overrides: str) -> dict:
@@ -34,8 +50,16 @@ def test_same_config_and_seed_give_the_same_metrics(tmp_path, model, paradigm):
 def test_run_record_metrics_json_checkpoint_and_results_row(tmp_path):
     metrics = run(tmp_path, "run", "model=dcnv2", "paradigm=sfg", "trainer.max_epochs=3")
     saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    for key in ("valid", "test", "best_epoch", "epochs", "train_seconds", "samples_per_second", "parameters",
-                "generator_parameters"):
+    for key in (
+        "valid",
+        "test",
+        "best_epoch",
+        "epochs",
+        "train_seconds",
+        "samples_per_second",
+        "parameters",
+        "generator_parameters",
+    ):
         assert key in saved
     assert set(saved["valid"]) == {"auc", "logloss"} and saved["test"] == metrics["test"]
     assert 1 <= saved["best_epoch"] <= saved["epochs"] <= 3
@@ -45,7 +69,12 @@ def test_run_record_metrics_json_checkpoint_and_results_row(tmp_path):
     rows = pl.read_parquet(str(tmp_path / "results") + "/*.parquet")
     assert rows.height == 1 and set(REQUIRED) <= set(rows.columns)
     row = rows.row(0, named=True)
-    assert (row["model"], row["paradigm"], row["dataset"], row["status"]) == ("dcnv2", "sfg", "synthetic", "completed")
+    assert (row["model"], row["paradigm"], row["dataset"], row["status"]) == (
+        "dcnv2",
+        "sfg",
+        "synthetic",
+        "completed",
+    )
     assert row["test_auc"] == pytest.approx(metrics["test"]["auc"])
     assert json.loads(row["config"])["model"]["name"] == "dcnv2"
     assert set(COLUMNS) <= set(read_results(tmp_path / "results").columns)

@@ -23,8 +23,18 @@ examples:
   ge4rec train -m model=fm,deepfm,dcnv2 paradigm=disc,sfg seed=1,2,3
   ge4rec plot spectrum RUN_DIR_DISC RUN_DIR_SFG --out spectrum.png
 """
-_FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--config-name", "-cn", "--config-dir", "-cd",
-                     "--experimental-rerun", "--info"}
+_FLAGS_WITH_VALUE = {
+    "--cfg",
+    "-c",
+    "--package",
+    "-p",
+    "--config-name",
+    "-cn",
+    "--config-dir",
+    "-cd",
+    "--experimental-rerun",
+    "--info",
+}
 _NO_VALIDATION = {"--help", "-h", "--hydra-help", "--info", "--shell-completion", "-sc", "--version"}
 
 
@@ -67,6 +77,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 # ----------------------------------------------------------------------------------------- train
+
 
 def split_args(args: list[str]) -> tuple[list[str], list[str]]:
     """Separate Hydra's flags from the overrides."""
@@ -168,7 +179,11 @@ def _check_key(cfg, key: str, OmegaConf) -> None:
 
 def _one_line(exc: BaseException) -> str:
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    keep = [ln for ln in lines if not ln.startswith(("full_key", "object_type", "reference_type", "Config search"))]
+    keep = [
+        ln
+        for ln in lines
+        if not ln.startswith(("full_key", "object_type", "reference_type", "Config search"))
+    ]
     return "; ".join(keep[:3]) if keep else type(exc).__name__
 
 
@@ -207,6 +222,7 @@ def run_hydra(args: list[str]) -> None:
 
 # ------------------------------------------------------------------------------------------ list
 
+
 def list_command(args: list[str]) -> None:
     from omegaconf import OmegaConf
     from rich.console import Console
@@ -241,5 +257,3 @@ def list_command(args: list[str]) -> None:
     experiments = group_options("experiment")
     if experiments:
         console.print("experiments (-m experiment=NAME): " + ", ".join(experiments))
-
-

@@ -77,14 +77,22 @@ def validate(cfg: DictConfig) -> None:
             ok = False
         if not ok:
             raise ConfigError(f"{key}: {value!r} (expected {'an integer' if kind is int else 'a number'})")
-    for key in ("trainer.batch_size", "trainer.eval_batch_size", "trainer.max_epochs", "trainer.patience",
-                "trainer.lr_patience", "embedding_dim"):
+    for key in (
+        "trainer.batch_size",
+        "trainer.eval_batch_size",
+        "trainer.max_epochs",
+        "trainer.patience",
+        "trainer.lr_patience",
+        "embedding_dim",
+    ):
         if int(OmegaConf.select(cfg, key)) < 1:
             raise ConfigError(f"{key}: {OmegaConf.select(cfg, key)} (expected a positive integer)")
     paradigm = build_paradigm(cfg.paradigm)
     cls = get_model_class(str(cfg.model.name))
     if paradigm.generative and not cls.has_interaction:
-        raise ConfigError(f"model '{cls.name}' has no feature interaction for SFG to generate for (use paradigm=disc)")
+        raise ConfigError(
+            f"model '{cls.name}' has no feature interaction for SFG to generate for (use paradigm=disc)"
+        )
     resolve_device(str(cfg.device))
     analysis_settings(cfg)
 
@@ -93,8 +101,9 @@ def parameter_count(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def train_run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None,
-              console: Console | None = None) -> dict[str, Any]:
+def train_run(
+    cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None, console: Console | None = None
+) -> dict[str, Any]:
     """Train and evaluate one combination; returns metrics.json's content.
 
     Bad config or data raise Ge4recError before anything is recorded. A failure once training
@@ -109,7 +118,9 @@ def train_run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None
     data = load_dataset(cfg.dataset, cfg.cache_dir)
     seed_everything(seed)
     paradigm = build_paradigm(cfg.paradigm)
-    model = build_model(OmegaConf.to_container(cfg.model, resolve=True), data.schema, int(cfg.embedding_dim), paradigm)
+    model = build_model(
+        OmegaConf.to_container(cfg.model, resolve=True), data.schema, int(cfg.embedding_dim), paradigm
+    )
     trainer = Trainer(cfg.trainer, device, seed, console=console)
 
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -134,14 +145,18 @@ def train_run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None
     console.print(
         f"[bold]{row['model']}[/bold] / [bold]{row['paradigm']}[/bold] on [bold]{data.name}[/bold]: "
         f"{data.schema.num_fields} fields, {len(data.splits['train']):,} train rows, d={row['embedding_dim']}, "
-        f"{row['parameters']:,} parameters, {device}"
-        + (" (cached data)" if data.reused_cache else "")
+        f"{row['parameters']:,} parameters, {device}" + (" (cached data)" if data.reused_cache else "")
     )
     analysis_cfg = analysis_settings(cfg)
     tracker = None
     if cfg.trainer.get("track_collapse", False):  # information abundance after every epoch
-        tracker = collapse_tracker(data.splits[analysis_cfg["split"]], analysis_cfg["rows"], seed,
-                                   int(cfg.trainer.eval_batch_size), device)
+        tracker = collapse_tracker(
+            data.splits[analysis_cfg["split"]],
+            analysis_cfg["rows"],
+            seed,
+            int(cfg.trainer.eval_batch_size),
+            device,
+        )
     try:
         result = trainer.fit(model, data.splits, checkpoint, epoch_callback=tracker)
     except (TrainingFailed, torch.OutOfMemoryError) as exc:
@@ -171,8 +186,15 @@ def train_run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None
         "history": result.history,
     }
     if (cfg.get("analysis") or {}).get("enabled", True):  # collapse and redundancy, best checkpoint
-        analysis = run_analysis(model, data.splits, run_dir, seed=seed, device=device,
-                                batch_size=int(cfg.trainer.eval_batch_size), **analysis_cfg)
+        analysis = run_analysis(
+            model,
+            data.splits,
+            run_dir,
+            seed=seed,
+            device=device,
+            batch_size=int(cfg.trainer.eval_batch_size),
+            **analysis_cfg,
+        )
         metrics["analysis"] = json_safe(analysis.summary)
         row.update(analysis.scalars)
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))

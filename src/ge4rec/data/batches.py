@@ -59,7 +59,12 @@ class SplitTensors:
             source = self.subset(perm.to(self.label.device))
         for start in range(0, len(source), batch_size):
             stop = start + batch_size
-            yield Batch(source.cat[start:stop], source.num[start:stop], source.seq[start:stop], source.label[start:stop])
+            yield Batch(
+                source.cat[start:stop],
+                source.num[start:stop],
+                source.seq[start:stop],
+                source.label[start:stop],
+            )
 
     def num_batches(self, batch_size: int) -> int:
         return (len(self) + batch_size - 1) // batch_size

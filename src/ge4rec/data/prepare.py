@@ -56,7 +56,9 @@ def load_dataset(cfg: DictConfig, cache_root: str | os.PathLike) -> PreparedData
     """Return the encoded data set, building the cache entry if it is missing or stale."""
     name = str(cfg.get("name", "dataset"))
     cache_root = Path(os.path.expanduser(str(cache_root)))
-    spec_dict = {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k not in _NOT_IN_CACHE_KEY}
+    spec_dict = {
+        k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k not in _NOT_IN_CACHE_KEY
+    }
     kind = cfg.get("kind", "files")
     if kind == "synthetic":
         from ge4rec.data.synthetic import generate
@@ -72,7 +74,9 @@ def load_dataset(cfg: DictConfig, cache_root: str | os.PathLike) -> PreparedData
     else:
         raise ConfigError(f"dataset.kind: '{kind}' (expected files or synthetic)")
 
-    key_material = json.dumps({"v": CACHE_VERSION, "spec": spec_dict, "sources": sources_hash}, sort_keys=True)
+    key_material = json.dumps(
+        {"v": CACHE_VERSION, "spec": spec_dict, "sources": sources_hash}, sort_keys=True
+    )
     key = hashlib.blake2b(key_material.encode(), digest_size=10).hexdigest()
     entry = cache_root / f"{_safe(name)}-{key}"
     reused = (entry / "meta.json").is_file()
@@ -81,7 +85,9 @@ def load_dataset(cfg: DictConfig, cache_root: str | os.PathLike) -> PreparedData
     meta = json.loads((entry / "meta.json").read_text())
     schema = Schema.from_dict(meta["schema"])
     splits = {s: _load_split(entry, s) for s in src.SPLITS}
-    return PreparedData(name=name, schema=schema, splits=splits, cache_dir=entry, reused_cache=reused, meta=meta)
+    return PreparedData(
+        name=name, schema=schema, splits=splits, cache_dir=entry, reused_cache=reused, meta=meta
+    )
 
 
 def _safe(name: str) -> str:
@@ -93,7 +99,9 @@ def _read_splits(cfg: DictConfig, sources: list[src.Source]) -> dict[str, pl.Laz
     if cfg.get("file"):
         lf = src.scan(sources[0], delimiter)
         src.columns_of(lf, sources[0])
-        return src.split_single_file(lf, cfg.get("split_ratios", [0.8, 0.1, 0.1]), cfg.get("split_seed", 2026), sources[0])
+        return src.split_single_file(
+            lf, cfg.get("split_ratios", [0.8, 0.1, 0.1]), cfg.get("split_seed", 2026), sources[0]
+        )
     return {s.split: src.scan(s, delimiter) for s in sources}
 
 
@@ -160,7 +168,9 @@ def _find_label(cfg: DictConfig, columns: dict, file: str) -> str:
     label = cfg.get("label")
     if label:
         if label not in columns:
-            raise DataError(f"{file}: label column '{label}' not found (columns: {', '.join(list(columns)[:20])})")
+            raise DataError(
+                f"{file}: label column '{label}' not found (columns: {', '.join(list(columns)[:20])})"
+            )
         return str(label)
     for candidate in LABEL_CANDIDATES:
         if candidate in columns:
@@ -170,7 +180,9 @@ def _find_label(cfg: DictConfig, columns: dict, file: str) -> str:
     )
 
 
-def _field_specs(cfg: DictConfig, train: pl.LazyFrame, columns: dict, label: str, file: str) -> list[FieldSpec]:
+def _field_specs(
+    cfg: DictConfig, train: pl.LazyFrame, columns: dict, label: str, file: str
+) -> list[FieldSpec]:
     """Declared fields, or every other column; types not declared are inferred from train."""
     options = _plain(cfg.get("field_options")) or {}
     declared = _plain(cfg.get("fields"))
@@ -188,7 +200,9 @@ def _field_specs(cfg: DictConfig, train: pl.LazyFrame, columns: dict, label: str
     specs = [field_spec_from(s.to_dict(), options.get(s.name), where="dataset.field_options") for s in specs]
     for spec in specs:
         if spec.name not in columns:
-            raise DataError(f"{file}: column '{spec.name}' not found (columns: {', '.join(list(columns)[:20])})")
+            raise DataError(
+                f"{file}: column '{spec.name}' not found (columns: {', '.join(list(columns)[:20])})"
+            )
         if spec.name == label:
             raise ConfigError(f"dataset.fields: '{label}' is the label, not a field")
     if len(set(names)) != len(names):
@@ -201,7 +215,9 @@ def _plain(value):
     return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
 
 
-def _infer_types(specs: list[FieldSpec], train: pl.LazyFrame, columns: dict, separator: str, file: str) -> None:
+def _infer_types(
+    specs: list[FieldSpec], train: pl.LazyFrame, columns: dict, separator: str, file: str
+) -> None:
     """String or integer columns are categorical, float columns numeric, separator-holding ones sequences."""
     pending = [s for s in specs if s.type is None]
     probes = []
@@ -295,13 +311,20 @@ def _fit(train: pl.LazyFrame, specs: list[FieldSpec], cfg: DictConfig, file: str
         elif spec.type == SEQUENCE:
             tok = _tokens(spec, separator)
             queries.append(
-                train.select(tok.alias("t")).explode("t").drop_nulls().group_by("t").agg(pl.len().alias("n"))
+                train.select(tok.alias("t"))
+                .explode("t")
+                .drop_nulls()
+                .group_by("t")
+                .agg(pl.len().alias("n"))
                 .filter(pl.col("n") >= min_count)
             )
             queries.append(train.select(tok.list.len().max().alias("m")))
         else:
             queries.append(
-                train.select(_as_text(spec.name).alias("t")).drop_nulls().group_by("t").agg(pl.len().alias("n"))
+                train.select(_as_text(spec.name).alias("t"))
+                .drop_nulls()
+                .group_by("t")
+                .agg(pl.len().alias("n"))
                 .filter(pl.col("n") >= min_count)
             )
     try:
@@ -310,7 +333,11 @@ def _fit(train: pl.LazyFrame, specs: list[FieldSpec], cfg: DictConfig, file: str
         raise DataError(f"{file}: {src._first_line(exc)}") from None
     for spec in specs:
         mode = spec.numeric or default_numeric
-        missing = spec.missing if spec.missing is not None else (default_missing if spec.type != NUMERIC else "mean")
+        missing = (
+            spec.missing
+            if spec.missing is not None
+            else (default_missing if spec.type != NUMERIC else "mean")
+        )
         item: dict[str, Any] = {"name": spec.name, "spec": spec.to_dict(), "max_len": 1}
         if spec.type == NUMERIC and mode in ("normalize", "none"):
             row = next(results).row(0, named=True)
@@ -327,10 +354,14 @@ def _fit(train: pl.LazyFrame, specs: list[FieldSpec], cfg: DictConfig, file: str
         elif spec.type == NUMERIC:
             row = next(results).row(0, named=True)
             edges = sorted({v for v in row.values() if v is not None})
-            item.update(type=CATEGORICAL, mode="bucketize", edges=edges, vocab_size=FIRST_VALUE_ID + len(edges) + 1)
+            item.update(
+                type=CATEGORICAL, mode="bucketize", edges=edges, vocab_size=FIRST_VALUE_ID + len(edges) + 1
+            )
         else:
             if missing not in MISSING_MODES:
-                raise ConfigError(f"field '{spec.name}': missing '{missing}' (expected one of {', '.join(MISSING_MODES)})")
+                raise ConfigError(
+                    f"field '{spec.name}': missing '{missing}' (expected one of {', '.join(MISSING_MODES)})"
+                )
             vocab = next(results).sort(["n", "t"], descending=[True, False])
             item.update(
                 type=spec.type,
@@ -354,14 +385,20 @@ def _numeric_fill(missing: str, mean: float, name: str) -> float:
     try:
         return float(missing)
     except ValueError:
-        raise ConfigError(f"field '{name}': missing '{missing}' (numeric fields take mean, zero or a number)") from None
+        raise ConfigError(
+            f"field '{name}': missing '{missing}' (numeric fields take mean, zero or a number)"
+        ) from None
 
 
-def _encode(lf: pl.LazyFrame, label: str, fitted, offsets, schema: Schema, file: str) -> dict[str, np.ndarray]:
+def _encode(
+    lf: pl.LazyFrame, label: str, fitted, offsets, schema: Schema, file: str
+) -> dict[str, np.ndarray]:
     """One polars query turns a split into the label, table rows and normalised values."""
     by_name = {f["name"]: f for f in fitted}
-    exprs = [pl.col(label).cast(pl.Float64, strict=False).alias("__label"),
-             pl.col(label).is_not_null().alias("__label_present")]
+    exprs = [
+        pl.col(label).cast(pl.Float64, strict=False).alias("__label"),
+        pl.col(label).is_not_null().alias("__label_present"),
+    ]
     cat_names = [f.name for f in schema.of_type(CATEGORICAL)]
     num_names = [f.name for f in schema.of_type(NUMERIC)]
     seq_fields = schema.of_type(SEQUENCE)
@@ -369,15 +406,21 @@ def _encode(lf: pl.LazyFrame, label: str, fitted, offsets, schema: Schema, file:
         f, off = by_name[name], offsets[name]
         if f.get("mode") == "bucketize":
             x = _numeric_value(field_spec_from(f["spec"]))
-            bucket = pl.sum_horizontal([(x > e).cast(pl.Int32) for e in f["edges"]]) if f["edges"] else pl.lit(0)
+            bucket = (
+                pl.sum_horizontal([(x > e).cast(pl.Int32) for e in f["edges"]]) if f["edges"] else pl.lit(0)
+            )
             expr = pl.when(x.is_null()).then(off + MISSING_ID).otherwise(bucket + off + FIRST_VALUE_ID)
         else:
             vocab = f["vocab"]
-            ids = pl.Series(np.arange(off + FIRST_VALUE_ID, off + FIRST_VALUE_ID + len(vocab), dtype=np.int32))
+            ids = pl.Series(
+                np.arange(off + FIRST_VALUE_ID, off + FIRST_VALUE_ID + len(vocab), dtype=np.int32)
+            )
             missing_id = off + (MISSING_ID if f["missing"] == "token" else OOV_ID)
             text = _as_text(name)
-            expr = pl.when(text.is_null()).then(missing_id).otherwise(
-                text.replace_strict(vocab, ids, default=off + OOV_ID, return_dtype=pl.Int32)
+            expr = (
+                pl.when(text.is_null())
+                .then(missing_id)
+                .otherwise(text.replace_strict(vocab, ids, default=off + OOV_ID, return_dtype=pl.Int32))
             )
         exprs.append(expr.cast(pl.Int32).alias(f"c:{name}"))
     for name in num_names:
@@ -388,32 +431,46 @@ def _encode(lf: pl.LazyFrame, label: str, fitted, offsets, schema: Schema, file:
         f, off, length = by_name[info.name], offsets[info.name], info.max_len
         vocab = f["vocab"]
         ids = pl.Series(np.arange(off + FIRST_VALUE_ID, off + FIRST_VALUE_ID + len(vocab), dtype=np.int32))
-        tokens = pl.col(info.name).cast(pl.String).str.split(f["separator"]).list.eval(
-            pl.element().replace_strict(vocab, ids, default=off + OOV_ID, return_dtype=pl.Int32)
+        tokens = (
+            pl.col(info.name)
+            .cast(pl.String)
+            .str.split(f["separator"])
+            .list.eval(pl.element().replace_strict(vocab, ids, default=off + OOV_ID, return_dtype=pl.Int32))
         )
         padded = pl.concat_list([tokens.list.head(length), pl.lit([0] * length, dtype=pl.List(pl.Int32))])
-        exprs.append(padded.list.head(length).fill_null(pl.lit([0] * length, dtype=pl.List(pl.Int32)))
-                     .list.to_array(length).alias(f"s:{info.name}"))
+        exprs.append(
+            padded.list.head(length)
+            .fill_null(pl.lit([0] * length, dtype=pl.List(pl.Int32)))
+            .list.to_array(length)
+            .alias(f"s:{info.name}")
+        )
     df = _collect(lf.select(exprs), file)
     labels = df["__label"]
     if not df["__label_present"].all() or labels.is_null().any():
         raise DataError(f"{file}: label column '{label}' has empty or non-numeric values (expected 0 or 1)")
     bad = labels.filter(~labels.is_in([0.0, 1.0])).unique().head(5).to_list()
     if bad:
-        raise DataError(f"{file}: label column '{label}' must be binary 0/1, found {', '.join(map(_fmt, bad))}")
+        raise DataError(
+            f"{file}: label column '{label}' must be binary 0/1, found {', '.join(map(_fmt, bad))}"
+        )
     n = df.height
     out = {"label": labels.cast(pl.Float32).to_numpy()}
     out["cat"] = (
         np.stack([df[f"c:{c}"].to_numpy() for c in cat_names], axis=1).astype(np.int32)
-        if cat_names else np.zeros((n, 0), np.int32)
+        if cat_names
+        else np.zeros((n, 0), np.int32)
     )
     out["num"] = (
         np.stack([df[f"n:{c}"].to_numpy() for c in num_names], axis=1).astype(np.float32)
-        if num_names else np.zeros((n, 0), np.float32)
+        if num_names
+        else np.zeros((n, 0), np.float32)
     )
     out["seq"] = (
-        np.concatenate([df[f"s:{f.name}"].to_numpy().reshape(n, f.max_len) for f in seq_fields], axis=1).astype(np.int32)
-        if seq_fields else np.zeros((n, 0), np.int32)
+        np.concatenate(
+            [df[f"s:{f.name}"].to_numpy().reshape(n, f.max_len) for f in seq_fields], axis=1
+        ).astype(np.int32)
+        if seq_fields
+        else np.zeros((n, 0), np.int32)
     )
     return out
 
@@ -425,9 +482,15 @@ def _fmt(v: float) -> str:
 def _write_vocabularies(folder: Path, fitted) -> None:
     """Keep the fitted vocabularies beside the encoded data (id -> value), for inspection and reuse."""
     frames = [
-        pl.DataFrame({"field": f["name"], "id": np.arange(FIRST_VALUE_ID, FIRST_VALUE_ID + len(f["vocab"])),
-                      "value": f["vocab"]})
-        for f in fitted if "vocab" in f
+        pl.DataFrame(
+            {
+                "field": f["name"],
+                "id": np.arange(FIRST_VALUE_ID, FIRST_VALUE_ID + len(f["vocab"])),
+                "value": f["vocab"],
+            }
+        )
+        for f in fitted
+        if "vocab" in f
     ]
     if frames:
         pl.concat(frames).write_parquet(folder / "vocabulary.parquet")

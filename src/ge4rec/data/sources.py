@@ -37,14 +37,18 @@ def resolve_sources(cfg, name: str) -> list[Source]:
         fmt = _format_of(path, cfg.get("format", "auto"), name)
         return [Source(split, path, fmt) for split in SPLITS]
     if not cfg.get("path"):
-        raise DataError(f"dataset '{name}': no data given (set dataset.path=DIR holding train/valid/test files)")
+        raise DataError(
+            f"dataset '{name}': no data given (set dataset.path=DIR holding train/valid/test files)"
+        )
     folder = Path(os.path.expanduser(str(cfg.path)))
     if not folder.is_dir():
         raise DataError(f"dataset '{name}': folder {folder} not found (set dataset.path=DIR)")
     sources = []
     for split in SPLITS:
         stem = str(cfg.get(split) or split)
-        candidates = [folder / stem] if Path(stem).suffix in EXTENSIONS else [folder / (stem + e) for e in EXTENSIONS]
+        candidates = (
+            [folder / stem] if Path(stem).suffix in EXTENSIONS else [folder / (stem + e) for e in EXTENSIONS]
+        )
         found = [p for p in candidates if p.is_file()]
         if not found:
             listing = ", ".join(sorted(p.name for p in folder.iterdir())[:12]) or "nothing"
@@ -62,7 +66,9 @@ def _format_of(path: Path, fmt: str, name: str) -> str:
         return fmt
     suffix = path.suffix.lower()
     if suffix not in EXTENSIONS:
-        raise DataError(f"dataset '{name}': {path} is neither .csv nor .parquet (set dataset.format=csv|parquet)")
+        raise DataError(
+            f"dataset '{name}': {path} is neither .csv nor .parquet (set dataset.format=csv|parquet)"
+        )
     return EXTENSIONS[suffix]
 
 

@@ -45,7 +45,9 @@ class FieldSpec:
 _FIELD_KEYS = set(FieldSpec.__dataclass_fields__)
 
 
-def field_spec_from(item: Any, options: dict[str, Any] | None = None, where: str = "dataset.fields") -> FieldSpec:
+def field_spec_from(
+    item: Any, options: dict[str, Any] | None = None, where: str = "dataset.fields"
+) -> FieldSpec:
     """Build a FieldSpec from a config entry: a column name or a mapping with `name` and options."""
     if isinstance(item, str):
         data: dict[str, Any] = {"name": item}
@@ -65,7 +67,9 @@ def field_spec_from(item: Any, options: dict[str, Any] | None = None, where: str
         raise ConfigError(f"{where}: every field needs a 'name', got {item!r}")
     spec = FieldSpec(**data)
     if spec.type is not None and spec.type not in FIELD_TYPES:
-        raise ConfigError(f"{where}: field '{spec.name}' has type '{spec.type}' (expected one of {', '.join(FIELD_TYPES)})")
+        raise ConfigError(
+            f"{where}: field '{spec.name}' has type '{spec.type}' (expected one of {', '.join(FIELD_TYPES)})"
+        )
     if spec.transform not in TRANSFORMS:
         raise ConfigError(
             f"{where}: field '{spec.name}' has transform '{spec.transform}' (expected one of {', '.join(TRANSFORMS)})"

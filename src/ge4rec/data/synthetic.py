@@ -35,7 +35,9 @@ def simulate(cfg) -> tuple[pl.DataFrame, dict[str, int], dict[str, np.ndarray]]:
     """All rows in one frame, the split sizes, and the logit's parts (for checking difficulty)."""
     cards = [int(c) for c in cfg.cardinalities]
     if len(cards) < 3 or min(cards) < 2:
-        raise ConfigError("dataset.synthetic.cardinalities: expected at least 3 fields of 2 or more values each")
+        raise ConfigError(
+            "dataset.synthetic.cardinalities: expected at least 3 fields of 2 or more values each"
+        )
     rng = np.random.default_rng(int(cfg.seed))
     sizes = {"train": int(cfg.train_rows), "valid": int(cfg.valid_rows), "test": int(cfg.test_rows)}
     if min(sizes.values()) < 1:
@@ -54,7 +56,9 @@ def simulate(cfg) -> tuple[pl.DataFrame, dict[str, int], dict[str, np.ndarray]]:
     # interactions act among the fields with enough rows per value to be learnable
     small = [f for f in range(num_fields) if cards[f] <= int(cfg.interaction_max_cardinality)]
     if len(small) < 3:
-        raise ConfigError("dataset.synthetic.interaction_max_cardinality: fewer than 3 fields have that few values")
+        raise ConfigError(
+            "dataset.synthetic.interaction_max_cardinality: fewer than 3 fields have that few values"
+        )
     # every pair of these fields interacts through one latent vector per value: FM's own form
     vectors = np.stack([latent[f][ids[f]] for f in small], axis=1)  # [n, |small|, rank]
     total = vectors.sum(axis=1)
@@ -65,7 +69,9 @@ def simulate(cfg) -> tuple[pl.DataFrame, dict[str, int], dict[str, np.ndarray]]:
     # three-way effects among the smallest fields: learnable by deep models, invisible to FM
     smallest = [f for f in range(num_fields) if cards[f] <= int(cfg.triple_max_cardinality)]
     if len(smallest) < 3:
-        raise ConfigError("dataset.synthetic.triple_max_cardinality: fewer than 3 fields have that few values")
+        raise ConfigError(
+            "dataset.synthetic.triple_max_cardinality: fewer than 3 fields have that few values"
+        )
     triple_term = np.zeros(n)
     for _ in range(int(cfg.num_triples)):
         i, j, k = rng.choice(smallest, size=3, replace=False)
@@ -89,9 +95,13 @@ def simulate(cfg) -> tuple[pl.DataFrame, dict[str, int], dict[str, np.ndarray]]:
     label = (rng.random(n) < 1.0 / (1.0 + np.exp(-logit))).astype(np.int8)
 
     tag_text = np.array([f"t{t}" for t in range(tag_vocab)])[tags]
-    tag_frame = pl.DataFrame({**{f"t{k}": tag_text[:, k] for k in range(3)}, **{f"m{k}": tag_mask[:, k] for k in range(3)}})
+    tag_frame = pl.DataFrame(
+        {**{f"t{k}": tag_text[:, k] for k in range(3)}, **{f"m{k}": tag_mask[:, k] for k in range(3)}}
+    )
     kept = [pl.when(pl.col(f"m{k}")).then(pl.col(f"t{k}")) for k in range(3)]
-    tag_strings = tag_frame.select(pl.concat_str(kept, separator="^", ignore_nulls=True).alias("tags"))["tags"]
+    tag_strings = tag_frame.select(pl.concat_str(kept, separator="^", ignore_nulls=True).alias("tags"))[
+        "tags"
+    ]
     columns = {"label": label}
     for f in range(num_fields):
         columns[f"C{f + 1}"] = ids[f].astype(np.int64)

@@ -18,8 +18,15 @@ class InteractingLayer(nn.Module):
     paper). `scaled` divides the scores by sqrt(head_dim); `layer_norm` normalises the output.
     """
 
-    def __init__(self, in_dim: int, head_dim: int, num_heads: int, residual: bool = True,
-                 scaled: bool = False, layer_norm: bool = False):
+    def __init__(
+        self,
+        in_dim: int,
+        head_dim: int,
+        num_heads: int,
+        residual: bool = True,
+        scaled: bool = False,
+        layer_norm: bool = False,
+    ):
         super().__init__()
         out = head_dim * num_heads
         self.num_heads, self.head_dim, self.scaled = num_heads, head_dim, scaled
@@ -60,10 +67,24 @@ class AutoInt(CTRModel):
     so they are unchanged; the DNN stays raw.
     """
 
-    def __init__(self, schema, embedding_dim, paradigm, attention_layers: int = 3, num_heads: int = 2,
-                 attention_dim: int = 32, residual: bool = True, scaled: bool = False,
-                 layer_norm: bool = False, use_wide: bool = False, dnn_hidden_units=(), dropout: float = 0.0,
-                 batch_norm: bool = False, activation: str = "relu", embedding_init_std: float = 1e-4):
+    def __init__(
+        self,
+        schema,
+        embedding_dim,
+        paradigm,
+        attention_layers: int = 3,
+        num_heads: int = 2,
+        attention_dim: int = 32,
+        residual: bool = True,
+        scaled: bool = False,
+        layer_norm: bool = False,
+        use_wide: bool = False,
+        dnn_hidden_units=(),
+        dropout: float = 0.0,
+        batch_norm: bool = False,
+        activation: str = "relu",
+        embedding_init_std: float = 1e-4,
+    ):
         if int(attention_layers) < 1:
             raise ConfigError(f"model.attention_layers: {attention_layers} (expected at least 1)")
         self.uses_linear = bool(use_wide)  # decides whether the table carries a first-order column

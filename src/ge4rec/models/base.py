@@ -40,7 +40,9 @@ class CTRModel(nn.Module):
     uses_linear = False
     has_interaction = True
 
-    def __init__(self, schema: Schema, embedding_dim: int, paradigm: Paradigm, embedding_init_std: float = 1e-4):
+    def __init__(
+        self, schema: Schema, embedding_dim: int, paradigm: Paradigm, embedding_init_std: float = 1e-4
+    ):
         super().__init__()
         if paradigm.generative and not self.has_interaction:
             raise ConfigError(
@@ -48,7 +50,9 @@ class CTRModel(nn.Module):
             )
         self.schema, self.paradigm = schema, paradigm
         self.num_fields, self.dim = schema.num_fields, int(embedding_dim)
-        self.embedding = FeatureEmbedding(schema, self.dim, linear=self.uses_linear, init_std=embedding_init_std)
+        self.embedding = FeatureEmbedding(
+            schema, self.dim, linear=self.uses_linear, init_std=embedding_init_std
+        )
         self.bias = nn.Parameter(torch.zeros(1)) if self.uses_linear else None
         self._captured: dict[str, torch.Tensor] | None = None
 
@@ -77,8 +81,9 @@ class CTRModel(nn.Module):
     def make_generator(self, residual_default: bool = False) -> Generator:
         # the fields' cardinalities let paradigm.targets pick the highest/lowest-cardinality fields
         cardinalities = [f.vocab_size for f in self.schema.fields]
-        return self.paradigm.generator(self.num_fields, self.dim, residual_default=residual_default,
-                                       cardinalities=cardinalities)
+        return self.paradigm.generator(
+            self.num_fields, self.dim, residual_default=residual_default, cardinalities=cardinalities
+        )
 
     def make_generators(self, count: int, residual_default: bool = False) -> nn.ModuleList:
         """One generator per interaction layer, or one shared by all (paradigm.share_generator)."""

@@ -14,9 +14,23 @@ class CIN(XDeepFM):
     Z^(k) = G_k(e) instead of X^0 = e.
     """
 
-    def __init__(self, schema, embedding_dim, paradigm, cin_layer_units=(64, 64, 64),
-                 split_half: bool = False, cin_activation: str = "identity",
-                 embedding_init_std: float = 1e-4):
-        super().__init__(schema, embedding_dim, paradigm, cin_layer_units=cin_layer_units,
-                         split_half=split_half, cin_activation=cin_activation, hidden_units=(),
-                         embedding_init_std=embedding_init_std)
+    def __init__(
+        self,
+        schema,
+        embedding_dim,
+        paradigm,
+        cin_layer_units=(64, 64, 64),
+        split_half: bool = False,
+        cin_activation: str = "identity",
+        embedding_init_std: float = 1e-4,
+    ):
+        super().__init__(
+            schema,
+            embedding_dim,
+            paradigm,
+            cin_layer_units=cin_layer_units,
+            split_half=split_half,
+            cin_activation=cin_activation,
+            hidden_units=(),
+            embedding_init_std=embedding_init_std,
+        )

@@ -14,8 +14,22 @@ class CrossNet(DCNv2):
     gamma*act(G_l x_l) + x_l (paradigm.source=xl, residual on by default), exactly as in dcnv2.
     """
 
-    def __init__(self, schema, embedding_dim, paradigm, num_cross_layers: int = 3, variant: str = "stock",
-                 embedding_init_std: float = 1e-4):
-        super().__init__(schema, embedding_dim, paradigm, structure="crossnet",
-                         num_cross_layers=num_cross_layers, hidden_units=(), variant=variant,
-                         embedding_init_std=embedding_init_std)
+    def __init__(
+        self,
+        schema,
+        embedding_dim,
+        paradigm,
+        num_cross_layers: int = 3,
+        variant: str = "stock",
+        embedding_init_std: float = 1e-4,
+    ):
+        super().__init__(
+            schema,
+            embedding_dim,
+            paradigm,
+            structure="crossnet",
+            num_cross_layers=num_cross_layers,
+            hidden_units=(),
+            variant=variant,
+            embedding_init_std=embedding_init_std,
+        )

@@ -23,8 +23,15 @@ class CrossNetV1(nn.Module):
         )
         self.biases = nn.ParameterList(nn.Parameter(torch.zeros(width)) for _ in range(num_layers))
 
-    def forward(self, x0: torch.Tensor, generators: nn.ModuleList, source: str, generative: bool,
-                shape: tuple[int, int], record=None) -> torch.Tensor:
+    def forward(
+        self,
+        x0: torch.Tensor,
+        generators: nn.ModuleList,
+        source: str,
+        generative: bool,
+        shape: tuple[int, int],
+        record=None,
+    ) -> torch.Tensor:
         x = x0
         f, d = shape
         for index, (w, b, gen) in enumerate(zip(self.weights, self.biases, generators)):
@@ -50,9 +57,18 @@ class DCN(CTRModel):
     layers, of which DCN's are the rank-one special case. The DNN stays on the raw embeddings.
     """
 
-    def __init__(self, schema, embedding_dim, paradigm, num_cross_layers: int = 3,
-                 hidden_units=(400, 400, 400), dropout: float = 0.2, batch_norm: bool = False,
-                 activation: str = "relu", embedding_init_std: float = 1e-4):
+    def __init__(
+        self,
+        schema,
+        embedding_dim,
+        paradigm,
+        num_cross_layers: int = 3,
+        hidden_units=(400, 400, 400),
+        dropout: float = 0.2,
+        batch_norm: bool = False,
+        activation: str = "relu",
+        embedding_init_std: float = 1e-4,
+    ):
         super().__init__(schema, embedding_dim, paradigm, embedding_init_std)
         width = self.num_fields * self.dim
         self.cross = CrossNetV1(width, int(num_cross_layers))
@@ -65,8 +81,14 @@ class DCN(CTRModel):
         e, _ = self.embedding(batch)
         x0 = e.flatten(1)
         self.record("raw", e)
-        out = self.cross(x0, self.generators, self.paradigm.cross_source, self.paradigm.generative,
-                         (self.num_fields, self.dim), self.record)
+        out = self.cross(
+            x0,
+            self.generators,
+            self.paradigm.cross_source,
+            self.paradigm.generative,
+            (self.num_fields, self.dim),
+            self.record,
+        )
         if self.dnn is not None:
             out = torch.cat([out, self.dnn(x0)], dim=1)
         return self.head(out).squeeze(-1)

@@ -21,8 +21,15 @@ class CrossNetV2(nn.Module):
         super().__init__()
         self.layers = nn.ModuleList(nn.Linear(width, width, bias=bias) for _ in range(num_layers))
 
-    def forward(self, x0: torch.Tensor, generators: nn.ModuleList, source: str, generative: bool,
-                shape: tuple[int, int], record=None) -> torch.Tensor:
+    def forward(
+        self,
+        x0: torch.Tensor,
+        generators: nn.ModuleList,
+        source: str,
+        generative: bool,
+        shape: tuple[int, int],
+        record=None,
+    ) -> torch.Tensor:
         x = x0
         f, d = shape
         for index, (layer, gen) in enumerate(zip(self.layers, generators)):
@@ -52,9 +59,20 @@ class DCNv2(CTRModel):
     discriminative model exactly. The DNN stays on the raw embeddings.
     """
 
-    def __init__(self, schema, embedding_dim, paradigm, structure: str = "parallel", num_cross_layers: int = 3,
-                 hidden_units=(400, 400, 400), dropout: float = 0.2, batch_norm: bool = False,
-                 activation: str = "relu", variant: str = "stock", embedding_init_std: float = 1e-4):
+    def __init__(
+        self,
+        schema,
+        embedding_dim,
+        paradigm,
+        structure: str = "parallel",
+        num_cross_layers: int = 3,
+        hidden_units=(400, 400, 400),
+        dropout: float = 0.2,
+        batch_norm: bool = False,
+        activation: str = "relu",
+        variant: str = "stock",
+        embedding_init_std: float = 1e-4,
+    ):
         super().__init__(schema, embedding_dim, paradigm, embedding_init_std)
         if variant not in VARIANTS:
             raise ConfigError(f"model.variant: '{variant}' (expected one of {', '.join(VARIANTS)})")
@@ -82,8 +100,14 @@ class DCNv2(CTRModel):
         e, _ = self.embedding(batch)
         x0 = e.flatten(1)
         self.record("raw", e)
-        crossed = self.cross(x0, self.generators, self.paradigm.cross_source, self.paradigm.generative,
-                             (self.num_fields, self.dim), self.record)
+        crossed = self.cross(
+            x0,
+            self.generators,
+            self.paradigm.cross_source,
+            self.paradigm.generative,
+            (self.num_fields, self.dim),
+            self.record,
+        )
         if self.dnn is None:
             out = crossed
         elif self.structure == "parallel":

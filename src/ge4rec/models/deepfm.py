@@ -17,11 +17,22 @@ class DeepFM(CTRModel):
 
     uses_linear = True
 
-    def __init__(self, schema, embedding_dim, paradigm, hidden_units=(400, 400, 400), dropout: float = 0.2,
-                 batch_norm: bool = False, activation: str = "relu", embedding_init_std: float = 1e-4):
+    def __init__(
+        self,
+        schema,
+        embedding_dim,
+        paradigm,
+        hidden_units=(400, 400, 400),
+        dropout: float = 0.2,
+        batch_norm: bool = False,
+        activation: str = "relu",
+        embedding_init_std: float = 1e-4,
+    ):
         super().__init__(schema, embedding_dim, paradigm, embedding_init_std)
         self.generator = self.make_generator()
-        self.dnn = MLP(self.num_fields * self.dim, list(hidden_units), dropout, batch_norm, activation, output_dim=1)
+        self.dnn = MLP(
+            self.num_fields * self.dim, list(hidden_units), dropout, batch_norm, activation, output_dim=1
+        )
 
     def forward(self, batch) -> torch.Tensor:
         e, linear = self.embedding(batch)

@@ -30,7 +30,9 @@ class FeatureEmbedding(nn.Module):
                 self.table.weight[:, dim].zero_()
         numeric = schema.of_type(NUMERIC)
         sequences = schema.of_type(SEQUENCE)
-        self.register_buffer("numeric_rows", torch.tensor([f.offset for f in numeric], dtype=torch.int32), persistent=False)
+        self.register_buffer(
+            "numeric_rows", torch.tensor([f.offset for f in numeric], dtype=torch.int32), persistent=False
+        )
         # pooling matrix: sequence slot s belongs to sequence field f
         slots = sum(f.max_len for f in sequences)
         assign = torch.zeros(len(sequences), slots)

@@ -20,8 +20,10 @@ class SENet(nn.Module):
         super().__init__()
         reduced = max(1, int(num_fields / float(reduction_ratio)))
         self.excite = nn.Sequential(
-            nn.Linear(num_fields, reduced, bias=False), nn.ReLU(),
-            nn.Linear(reduced, num_fields, bias=False), nn.ReLU(),
+            nn.Linear(num_fields, reduced, bias=False),
+            nn.ReLU(),
+            nn.Linear(reduced, num_fields, bias=False),
+            nn.ReLU(),
         )
 
     def forward(self, e: torch.Tensor) -> torch.Tensor:
@@ -67,9 +69,19 @@ class FiBiNET(CTRModel):
 
     uses_linear = True
 
-    def __init__(self, schema, embedding_dim, paradigm, bilinear_type: str = "field_interaction",
-                 reduction_ratio: float = 3, hidden_units=(400, 400, 400), dropout: float = 0.2,
-                 batch_norm: bool = False, activation: str = "relu", embedding_init_std: float = 1e-4):
+    def __init__(
+        self,
+        schema,
+        embedding_dim,
+        paradigm,
+        bilinear_type: str = "field_interaction",
+        reduction_ratio: float = 3,
+        hidden_units=(400, 400, 400),
+        dropout: float = 0.2,
+        batch_norm: bool = False,
+        activation: str = "relu",
+        embedding_init_std: float = 1e-4,
+    ):
         super().__init__(schema, embedding_dim, paradigm, embedding_init_std)
         rows, cols = pair_indices(self.num_fields, paradigm.pairs)
         self.senet = SENet(self.num_fields, reduction_ratio)

@@ -35,8 +35,9 @@ class BilinearFusion(nn.Module):
     def __init__(self, dim_x: int, dim_y: int, num_heads: int):
         super().__init__()
         if dim_x % num_heads or dim_y % num_heads:
-            raise ConfigError(f"model.num_heads: {num_heads} must divide both stream widths "
-                              f"({dim_x}, {dim_y})")
+            raise ConfigError(
+                f"model.num_heads: {num_heads} must divide both stream widths ({dim_x}, {dim_y})"
+            )
         self.num_heads = num_heads
         self.linear_x = nn.Linear(dim_x, 1)
         self.linear_y = nn.Linear(dim_y, 1, bias=False)
@@ -45,8 +46,9 @@ class BilinearFusion(nn.Module):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         b = x.shape[0]
-        heads = torch.einsum("bhi,hij,bhj->b", x.view(b, self.num_heads, -1), self.weight,
-                             y.view(b, self.num_heads, -1))
+        heads = torch.einsum(
+            "bhi,hij,bhj->b", x.view(b, self.num_heads, -1), self.weight, y.view(b, self.num_heads, -1)
+        )
         return self.linear_x(x).squeeze(-1) + self.linear_y(y).squeeze(-1) + heads
 
 
@@ -60,16 +62,31 @@ class FinalMLP(CTRModel):
     with a raw embedding. The gates' context comes from the raw e.
     """
 
-    def __init__(self, schema, embedding_dim, paradigm, mlp1_hidden_units=(400,), mlp1_dropout: float = 0.4,
-                 mlp1_batch_norm: bool = True, mlp2_hidden_units=(800,), mlp2_dropout: float = 0.2,
-                 mlp2_batch_norm: bool = True, activation: str = "relu", use_fs: bool = True,
-                 fs_hidden_units=(800,), fs1_context=(), fs2_context=(), num_heads: int = 10,
-                 embedding_init_std: float = 1e-4):
+    def __init__(
+        self,
+        schema,
+        embedding_dim,
+        paradigm,
+        mlp1_hidden_units=(400,),
+        mlp1_dropout: float = 0.4,
+        mlp1_batch_norm: bool = False,
+        mlp2_hidden_units=(800,),
+        mlp2_dropout: float = 0.2,
+        mlp2_batch_norm: bool = False,
+        activation: str = "relu",
+        use_fs: bool = True,
+        fs_hidden_units=(800,),
+        fs1_context=(),
+        fs2_context=(),
+        num_heads: int = 10,
+        embedding_init_std: float = 1e-4,
+    ):
         super().__init__(schema, embedding_dim, paradigm, embedding_init_std)
         width = self.num_fields * self.dim
         if not list(mlp1_hidden_units) or not list(mlp2_hidden_units):
-            raise ConfigError("model.mlp1_hidden_units / mlp2_hidden_units: each stream needs at least "
-                              "one layer")
+            raise ConfigError(
+                "model.mlp1_hidden_units / mlp2_hidden_units: each stream needs at least one layer"
+            )
         self.generator = self.make_generator()
         self.stream1 = MLP(width, list(mlp1_hidden_units), mlp1_dropout, mlp1_batch_norm, activation)
         self.stream2 = MLP(width, list(mlp2_hidden_units), mlp2_dropout, mlp2_batch_norm, activation)
@@ -86,8 +103,9 @@ class FinalMLP(CTRModel):
         names = [str(n) for n in names]
         unknown = [n for n in names if n not in self.schema.names]
         if unknown:
-            raise ConfigError(f"model.{key}: unknown field(s) {unknown} "
-                              f"(fields: {', '.join(self.schema.names)})")
+            raise ConfigError(
+                f"model.{key}: unknown field(s) {unknown} (fields: {', '.join(self.schema.names)})"
+            )
         return [self.schema.names.index(n) for n in names]
 
     def forward(self, batch) -> torch.Tensor:

@@ -24,12 +24,14 @@ class FmFM(CTRModel):
 
     uses_linear = True
 
-    def __init__(self, schema, embedding_dim, paradigm, interaction: str = "matrix",
-                 embedding_init_std: float = 1e-4):
+    def __init__(
+        self, schema, embedding_dim, paradigm, interaction: str = "matrix", embedding_init_std: float = 1e-4
+    ):
         super().__init__(schema, embedding_dim, paradigm, embedding_init_std)
         if interaction not in INTERACTIONS:
-            raise ConfigError(f"model.interaction: '{interaction}' "
-                              f"(expected one of {', '.join(INTERACTIONS)})")
+            raise ConfigError(
+                f"model.interaction: '{interaction}' (expected one of {', '.join(INTERACTIONS)})"
+            )
         self.interaction_type = interaction
         rows, cols = pair_indices(self.num_fields, paradigm.pairs)
         self.register_buffer("rows", rows, persistent=False)

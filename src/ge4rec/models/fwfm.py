@@ -30,11 +30,13 @@ class FwFM(CTRModel):
     pair, the first-order part stays on the raw features.
     """
 
-    def __init__(self, schema, embedding_dim, paradigm, linear_type: str = "lw",
-                 embedding_init_std: float = 1e-4):
+    def __init__(
+        self, schema, embedding_dim, paradigm, linear_type: str = "lw", embedding_init_std: float = 1e-4
+    ):
         if linear_type not in LINEAR_TYPES:
-            raise ConfigError(f"model.linear_type: '{linear_type}' "
-                              f"(expected one of {', '.join(LINEAR_TYPES)})")
+            raise ConfigError(
+                f"model.linear_type: '{linear_type}' (expected one of {', '.join(LINEAR_TYPES)})"
+            )
         self.uses_linear = linear_type == "lw"  # decides whether the table carries a first-order column
         super().__init__(schema, embedding_dim, paradigm, embedding_init_std)
         self.linear_type = linear_type

@@ -23,8 +23,15 @@ class GatedCrossNet(nn.Module):
         self.crosses = nn.ModuleList(nn.Linear(width, width) for _ in range(num_layers))
         self.gates = nn.ModuleList(nn.Linear(width, width, bias=False) for _ in range(num_layers))
 
-    def forward(self, x0: torch.Tensor, generators: nn.ModuleList, source: str, generative: bool,
-                shape: tuple[int, int], record=None) -> torch.Tensor:
+    def forward(
+        self,
+        x0: torch.Tensor,
+        generators: nn.ModuleList,
+        source: str,
+        generative: bool,
+        shape: tuple[int, int],
+        record=None,
+    ) -> torch.Tensor:
         x = x0
         f, d = shape
         for index, (cross, gate, gen) in enumerate(zip(self.crosses, self.gates, generators)):
@@ -51,9 +58,19 @@ class GDCN(CTRModel):
     gate and the DNN see only raw or hidden states.
     """
 
-    def __init__(self, schema, embedding_dim, paradigm, structure: str = "parallel",
-                 num_cross_layers: int = 3, hidden_units=(400, 400, 400), dropout: float = 0.2,
-                 batch_norm: bool = False, activation: str = "relu", embedding_init_std: float = 1e-4):
+    def __init__(
+        self,
+        schema,
+        embedding_dim,
+        paradigm,
+        structure: str = "parallel",
+        num_cross_layers: int = 3,
+        hidden_units=(400, 400, 400),
+        dropout: float = 0.2,
+        batch_norm: bool = False,
+        activation: str = "relu",
+        embedding_init_std: float = 1e-4,
+    ):
         super().__init__(schema, embedding_dim, paradigm, embedding_init_std)
         if structure not in STRUCTURES:
             raise ConfigError(f"model.structure: '{structure}' (expected one of {', '.join(STRUCTURES)})")
@@ -73,8 +90,14 @@ class GDCN(CTRModel):
         e, _ = self.embedding(batch)
         x0 = e.flatten(1)
         self.record("raw", e)
-        crossed = self.cross(x0, self.generators, self.paradigm.cross_source, self.paradigm.generative,
-                             (self.num_fields, self.dim), self.record)
+        crossed = self.cross(
+            x0,
+            self.generators,
+            self.paradigm.cross_source,
+            self.paradigm.generative,
+            (self.num_fields, self.dim),
+            self.record,
+        )
         if self.dnn is None:
             out = crossed
         elif self.structure == "parallel":

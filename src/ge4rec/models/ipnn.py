@@ -17,8 +17,17 @@ class IPNN(CTRModel):
     SFG: the products become <z_i, e_j>; the linear signal stays on the raw embeddings.
     """
 
-    def __init__(self, schema, embedding_dim, paradigm, hidden_units=(400, 400, 400), dropout: float = 0.2,
-                 batch_norm: bool = False, activation: str = "relu", embedding_init_std: float = 1e-4):
+    def __init__(
+        self,
+        schema,
+        embedding_dim,
+        paradigm,
+        hidden_units=(400, 400, 400),
+        dropout: float = 0.2,
+        batch_norm: bool = False,
+        activation: str = "relu",
+        embedding_init_std: float = 1e-4,
+    ):
         super().__init__(schema, embedding_dim, paradigm, embedding_init_std)
         f = self.num_fields
         num_pairs = f * f if paradigm.pairs == "all" else f * (f - 1) // 2

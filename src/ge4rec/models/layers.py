@@ -23,7 +23,9 @@ def activation(name: str, where: str = "activation") -> nn.Module:
     try:
         return ACTIVATIONS[str(name).lower()]()
     except KeyError:
-        raise ConfigError(f"{where}: unknown activation '{name}' (choose from: {', '.join(ACTIVATIONS)})") from None
+        raise ConfigError(
+            f"{where}: unknown activation '{name}' (choose from: {', '.join(ACTIVATIONS)})"
+        ) from None
 
 
 class MLP(nn.Module):

@@ -22,8 +22,17 @@ class WideDeep(CTRModel):
     uses_linear = True
     has_interaction = False
 
-    def __init__(self, schema, embedding_dim, paradigm, hidden_units=(400, 400, 400), dropout: float = 0.2,
-                 batch_norm: bool = False, activation: str = "relu", embedding_init_std: float = 1e-4):
+    def __init__(
+        self,
+        schema,
+        embedding_dim,
+        paradigm,
+        hidden_units=(400, 400, 400),
+        dropout: float = 0.2,
+        batch_norm: bool = False,
+        activation: str = "relu",
+        embedding_init_std: float = 1e-4,
+    ):
         super().__init__(schema, embedding_dim, paradigm, embedding_init_std)
         width = self.num_fields * self.dim
         self.dnn = MLP(width, list(hidden_units), dropout, batch_norm, activation, output_dim=1)

@@ -63,10 +63,20 @@ class XDeepFM(CTRModel):
 
     uses_linear = True
 
-    def __init__(self, schema, embedding_dim, paradigm, cin_layer_units=(64, 64, 64),
-                 split_half: bool = False, cin_activation: str = "identity", hidden_units=(400, 400, 400),
-                 dropout: float = 0.3, batch_norm: bool = False, activation: str = "relu",
-                 embedding_init_std: float = 1e-4):
+    def __init__(
+        self,
+        schema,
+        embedding_dim,
+        paradigm,
+        cin_layer_units=(64, 64, 64),
+        split_half: bool = False,
+        cin_activation: str = "identity",
+        hidden_units=(400, 400, 400),
+        dropout: float = 0.3,
+        batch_norm: bool = False,
+        activation: str = "relu",
+        embedding_init_std: float = 1e-4,
+    ):
         super().__init__(schema, embedding_dim, paradigm, embedding_init_std)
         self.cin = CompressedInteraction(self.num_fields, cin_layer_units, split_half, cin_activation)
         self.generators = self.make_generators(len(self.cin.layers))

@@ -81,20 +81,29 @@ class Paradigm:
         if isinstance(k, float):
             k = max(1, round(k * num_fields))
         if not 1 <= k <= num_fields:
-            raise ConfigError(f"paradigm.num_targets: {self.num_targets} (expected 1..{num_fields}, "
-                              f"the number of fields, or a fraction in (0, 1))")
+            raise ConfigError(
+                f"paradigm.num_targets: {self.num_targets} (expected 1..{num_fields}, "
+                f"the number of fields, or a fraction in (0, 1))"
+            )
         if self.targets == "random":
             rng = torch.Generator().manual_seed(self.target_seed)
             return sorted(torch.randperm(num_fields, generator=rng)[:k].tolist())
         if cardinalities is None or len(cardinalities) != num_fields:
-            raise ConfigError(f"paradigm.targets={self.targets} needs the cardinality of each of the "
-                              f"{num_fields} fields the generator sees (this model does not provide them)")
+            raise ConfigError(
+                f"paradigm.targets={self.targets} needs the cardinality of each of the "
+                f"{num_fields} fields the generator sees (this model does not provide them)"
+            )
         sign = -1 if self.targets == "high_cardinality" else 1
         order = sorted(range(num_fields), key=lambda i: (sign * int(cardinalities[i]), i))
         return sorted(order[:k])
 
-    def generator(self, num_fields: int, dim: int, residual_default: bool = False,
-                  cardinalities: Sequence[int] | None = None) -> Generator:
+    def generator(
+        self,
+        num_fields: int,
+        dim: int,
+        residual_default: bool = False,
+        cardinalities: Sequence[int] | None = None,
+    ) -> Generator:
         """A generator for `num_fields` fields of size `dim`; `cardinalities`: vocabulary size per field."""
         raise NotImplementedError
 
@@ -102,20 +111,25 @@ class Paradigm:
 def _num_targets(value, targets: str) -> int | float | None:
     if value is None:
         if targets != "all":
-            raise ConfigError(f"paradigm.num_targets: required with paradigm.targets={targets} "
-                              f"(a number of fields k >= 1, or a fraction in (0, 1))")
+            raise ConfigError(
+                f"paradigm.num_targets: required with paradigm.targets={targets} "
+                f"(a number of fields k >= 1, or a fraction in (0, 1))"
+            )
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(f"paradigm.num_targets: {value!r} (expected a number of fields k >= 1, "
-                          f"or a fraction in (0, 1))")
+        raise ConfigError(
+            f"paradigm.num_targets: {value!r} (expected a number of fields k >= 1, or a fraction in (0, 1))"
+        )
     if isinstance(value, float) and not value.is_integer():
         if not 0.0 < value < 1.0:
-            raise ConfigError(f"paradigm.num_targets: {value} (expected a number of fields k >= 1, "
-                              f"or a fraction in (0, 1))")
+            raise ConfigError(
+                f"paradigm.num_targets: {value} (expected a number of fields k >= 1, or a fraction in (0, 1))"
+            )
         return float(value)
     if value < 1:
-        raise ConfigError(f"paradigm.num_targets: {value} (expected a number of fields k >= 1, "
-                          f"or a fraction in (0, 1))")
+        raise ConfigError(
+            f"paradigm.num_targets: {value} (expected a number of fields k >= 1, or a fraction in (0, 1))"
+        )
     return int(value)
 
 
@@ -135,8 +149,13 @@ def register_paradigm(name: str) -> Callable[[type[Paradigm]], type[Paradigm]]:
 class Discriminative(Paradigm):
     """Feature interaction: both operands of every interaction are raw embeddings."""
 
-    def generator(self, num_fields: int, dim: int, residual_default: bool = False,
-                  cardinalities: Sequence[int] | None = None) -> Generator:
+    def generator(
+        self,
+        num_fields: int,
+        dim: int,
+        residual_default: bool = False,
+        cardinalities: Sequence[int] | None = None,
+    ) -> Generator:
         return IdentityGenerator(num_fields, dim)
 
 
@@ -146,8 +165,13 @@ class SupervisedFeatureGeneration(Paradigm):
 
     generative = True
 
-    def generator(self, num_fields: int, dim: int, residual_default: bool = False,
-                  cardinalities: Sequence[int] | None = None) -> Generator:
+    def generator(
+        self,
+        num_fields: int,
+        dim: int,
+        residual_default: bool = False,
+        cardinalities: Sequence[int] | None = None,
+    ) -> Generator:
         if self.kind == "identity":
             return IdentityGenerator(num_fields, dim)
         return GENERATORS[self.kind](

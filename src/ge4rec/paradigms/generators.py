@@ -96,8 +96,16 @@ class LearnedGenerator(Generator):
     Subclasses build their weights in `__init__` and implement `transform` ([B, F, d] -> [B, F, d]).
     """
 
-    def __init__(self, num_fields: int, dim: int, act: str = "relu", gamma: float = 1.0, bias: bool = False,
-                 residual: bool = False, targets: Sequence[int] | None = None):
+    def __init__(
+        self,
+        num_fields: int,
+        dim: int,
+        act: str = "relu",
+        gamma: float = 1.0,
+        bias: bool = False,
+        residual: bool = False,
+        targets: Sequence[int] | None = None,
+    ):
         super().__init__(num_fields, dim)
         self.act_name = str(act)
         self.act = activation(act)

@@ -43,7 +43,9 @@ def resolve_device(name: str) -> torch.device:
     except RuntimeError:
         raise ConfigError(f"device: '{name}' (expected auto, cpu, cuda or cuda:N)") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device: '{name}' requested but no CUDA device is available (use device=auto or cpu)")
+        raise ConfigError(
+            f"device: '{name}' requested but no CUDA device is available (use device=auto or cpu)"
+        )
     return device
 
 
@@ -77,7 +79,9 @@ class Trainer:
         if int(cfg.batch_size) < 1 or int(cfg.max_epochs) < 1:
             raise ConfigError("trainer.batch_size and trainer.max_epochs must be positive")
 
-    def train_step(self, model: CTRModel, batch, optimizer: torch.optim.Optimizer, params: list) -> torch.Tensor:
+    def train_step(
+        self, model: CTRModel, batch, optimizer: torch.optim.Optimizer, params: list
+    ) -> torch.Tensor:
         """One optimisation step on one batch; returns the (detached) loss."""
         logits = model(batch)
         loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, batch.label)
@@ -96,12 +100,20 @@ class Trainer:
         emb = {id(p) for p in model.embedding_parameters()}
         groups = [
             {"params": [p for p in model.parameters() if id(p) in emb], "weight_decay": 0.0},
-            {"params": [p for p in model.parameters() if id(p) not in emb], "weight_decay": float(self.cfg.net_l2)},
+            {
+                "params": [p for p in model.parameters() if id(p) not in emb],
+                "weight_decay": float(self.cfg.net_l2),
+            },
         ]
         return torch.optim.Adam([g for g in groups if g["params"]], lr=float(self.cfg.lr))
 
-    def fit(self, model: CTRModel, splits: dict[str, SplitTensors], checkpoint: Path | None = None,
-            epoch_callback: Callable[[CTRModel], dict[str, Any]] | None = None) -> TrainResult:
+    def fit(
+        self,
+        model: CTRModel,
+        splits: dict[str, SplitTensors],
+        checkpoint: Path | None = None,
+        epoch_callback: Callable[[CTRModel], dict[str, Any]] | None = None,
+    ) -> TrainResult:
         """`epoch_callback(model)`, when given, runs after each epoch's evaluation; what it returns
         joins that epoch's history record (e.g. trainer.track_collapse's information abundance)."""
         cfg, device = self.cfg, self.device
@@ -153,14 +165,21 @@ class Trainer:
                 train_seconds += time.perf_counter() - start
                 epoch_loss = total_loss.item() / steps
                 if not math.isfinite(epoch_loss):
-                    raise TrainingFailed(f"loss became {epoch_loss} in epoch {epoch} (try a lower trainer.lr)")
+                    raise TrainingFailed(
+                        f"loss became {epoch_loss} in epoch {epoch} (try a lower trainer.lr)"
+                    )
                 progress.remove_task(task)
                 valid = evaluate(model, splits["valid"], eval_batch, device)
                 score = monitor_value(valid, self.monitor)
                 lr_now = optimizer.param_groups[0]["lr"]
                 improved = score > best_score
-                record = {"epoch": epoch, "train_loss": epoch_loss, "valid_auc": valid["auc"],
-                          "valid_logloss": valid["logloss"], "lr": lr_now}
+                record = {
+                    "epoch": epoch,
+                    "train_loss": epoch_loss,
+                    "valid_auc": valid["auc"],
+                    "valid_logloss": valid["logloss"],
+                    "lr": lr_now,
+                }
                 if epoch_callback is not None:
                     record.update(epoch_callback(model))
                 history.append(record)
