@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ge4rec.models.base import CTRModel, register_model
-from ge4rec.models.layers import MLP
+from ge4rec.models.layers import MLP, cross_operand, record_cross
 
 
 class CrossNetV1(nn.Module):
@@ -33,15 +33,9 @@ class CrossNetV1(nn.Module):
         record=None,
     ) -> torch.Tensor:
         x = x0
-        f, d = shape
         for index, (w, b, gen) in enumerate(zip(self.weights, self.biases, generators)):
-            raw = x if (generative and source == "xl") else x0
-            operand = gen(raw.view(-1, f, d)).reshape(raw.shape)
-            if record is not None:
-                record(f"generated.{index}", operand)
-                if index == 0:  # the outer product x_0 x_l^T: its two sides
-                    record("operand_a", operand)
-                    record("operand_b", x)
+            operand = cross_operand(x0, x, gen, source, generative, shape)
+            record_cross(record, index, operand, x)  # the two sides of the outer product x_0 x_l^T
             x = x + operand * (x @ w).unsqueeze(-1) + b
         return x
 

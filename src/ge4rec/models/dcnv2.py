@@ -7,10 +7,9 @@ from torch import nn
 
 from ge4rec.errors import ConfigError
 from ge4rec.models.base import CTRModel, register_model
-from ge4rec.models.layers import MLP
+from ge4rec.models.layers import combine_cross_deep, cross_operand, deep_tower, record_cross
 
 VARIANTS = ("stock", "reference")
-STRUCTURES = ("parallel", "stacked", "crossnet")
 
 
 class CrossNetV2(nn.Module):
@@ -31,16 +30,10 @@ class CrossNetV2(nn.Module):
         record=None,
     ) -> torch.Tensor:
         x = x0
-        f, d = shape
         for index, (layer, gen) in enumerate(zip(self.layers, generators)):
-            raw = x if (generative and source == "xl") else x0
-            operand = gen(raw.view(-1, f, d)).reshape(raw.shape)
+            operand = cross_operand(x0, x, gen, source, generative, shape)
             crossed = layer(x)
-            if record is not None:
-                record(f"generated.{index}", operand)
-                if index == 0:
-                    record("operand_a", operand)
-                    record("operand_b", crossed)
+            record_cross(record, index, operand, crossed)
             x = x + operand * crossed
         return x
 
@@ -76,21 +69,11 @@ class DCNv2(CTRModel):
         super().__init__(schema, embedding_dim, paradigm, embedding_init_std)
         if variant not in VARIANTS:
             raise ConfigError(f"model.variant: '{variant}' (expected one of {', '.join(VARIANTS)})")
-        if structure not in STRUCTURES:
-            raise ConfigError(f"model.structure: '{structure}' (expected one of {', '.join(STRUCTURES)})")
         self.structure, self.variant = structure, variant
         width = self.num_fields * self.dim
         self.cross = CrossNetV2(width, int(num_cross_layers), bias=(variant == "stock"))
         self.generators = self.make_generators(int(num_cross_layers), residual_default=True)
-        hidden = list(hidden_units)
-        if structure == "crossnet" or not hidden:
-            self.dnn, final = None, width
-        elif structure == "parallel":
-            self.dnn = MLP(width, hidden, dropout, batch_norm, activation)
-            final = width + self.dnn.out_dim
-        else:  # stacked: DNN on top of the cross network
-            self.dnn = MLP(width, hidden, dropout, batch_norm, activation)
-            final = self.dnn.out_dim
+        self.dnn, final = deep_tower(structure, width, hidden_units, dropout, batch_norm, activation)
         if variant == "reference":
             self.head = nn.Sequential(nn.Linear(final, 2 * final), nn.ReLU(), nn.Linear(2 * final, 1))
         else:
@@ -108,10 +91,4 @@ class DCNv2(CTRModel):
             (self.num_fields, self.dim),
             self.record,
         )
-        if self.dnn is None:
-            out = crossed
-        elif self.structure == "parallel":
-            out = torch.cat([crossed, self.dnn(x0)], dim=1)
-        else:
-            out = self.dnn(crossed)
-        return self.head(out).squeeze(-1)
+        return self.head(combine_cross_deep(self.structure, crossed, x0, self.dnn)).squeeze(-1)

@@ -5,11 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ge4rec.errors import ConfigError
 from ge4rec.models.base import CTRModel, register_model
-from ge4rec.models.layers import MLP
-
-STRUCTURES = ("parallel", "stacked", "crossnet")
+from ge4rec.models.layers import combine_cross_deep, cross_operand, deep_tower, record_cross
 
 
 class GatedCrossNet(nn.Module):
@@ -33,16 +30,10 @@ class GatedCrossNet(nn.Module):
         record=None,
     ) -> torch.Tensor:
         x = x0
-        f, d = shape
         for index, (cross, gate, gen) in enumerate(zip(self.crosses, self.gates, generators)):
-            raw = x if (generative and source == "xl") else x0
-            operand = gen(raw.view(-1, f, d)).reshape(raw.shape)
+            operand = cross_operand(x0, x, gen, source, generative, shape)
             gated = cross(x) * torch.sigmoid(gate(x))
-            if record is not None:
-                record(f"generated.{index}", operand)
-                if index == 0:
-                    record("operand_a", operand)
-                    record("operand_b", gated)
+            record_cross(record, index, operand, gated)
             x = x + operand * gated
         return x
 
@@ -72,18 +63,11 @@ class GDCN(CTRModel):
         embedding_init_std: float = 1e-4,
     ):
         super().__init__(schema, embedding_dim, paradigm, embedding_init_std)
-        if structure not in STRUCTURES:
-            raise ConfigError(f"model.structure: '{structure}' (expected one of {', '.join(STRUCTURES)})")
         self.structure = structure
         width = self.num_fields * self.dim
         self.cross = GatedCrossNet(width, int(num_cross_layers))
         self.generators = self.make_generators(int(num_cross_layers), residual_default=True)
-        hidden = list(hidden_units)
-        if structure == "crossnet" or not hidden:
-            self.dnn, final = None, width
-        else:
-            self.dnn = MLP(width, hidden, dropout, batch_norm, activation)
-            final = width + self.dnn.out_dim if structure == "parallel" else self.dnn.out_dim
+        self.dnn, final = deep_tower(structure, width, hidden_units, dropout, batch_norm, activation)
         self.head = nn.Linear(final, 1)
 
     def forward(self, batch) -> torch.Tensor:
@@ -98,10 +82,4 @@ class GDCN(CTRModel):
             (self.num_fields, self.dim),
             self.record,
         )
-        if self.dnn is None:
-            out = crossed
-        elif self.structure == "parallel":
-            out = torch.cat([crossed, self.dnn(x0)], dim=1)
-        else:
-            out = self.dnn(crossed)
-        return self.head(out).squeeze(-1)
+        return self.head(combine_cross_deep(self.structure, crossed, x0, self.dnn)).squeeze(-1)

@@ -81,3 +81,56 @@ def pair_products(z: torch.Tensor, e: torch.Tensor, pairs: str = "i<j") -> torch
         return gram.reshape(gram.shape[0], f * f)
     rows, cols = torch.triu_indices(f, f, offset=1, device=z.device)
     return gram[:, rows, cols]
+
+
+# ------------------------------------------------------------------ shared by the cross networks
+
+CROSS_STRUCTURES = ("parallel", "stacked", "crossnet")
+
+
+def cross_operand(
+    x0: torch.Tensor,
+    x: torch.Tensor,
+    generator: nn.Module,
+    source: str,
+    generative: bool,
+    shape: tuple[int, int],
+) -> torch.Tensor:
+    """The operand that takes x_0's place in a cross layer: the generator applied to x_0, or under
+    SFG with paradigm.source=xl to x_l (the identity generator of disc gives back x_0)."""
+    raw = x if (generative and source == "xl") else x0
+    return generator(raw.view(-1, *shape)).reshape(raw.shape)
+
+
+def record_cross(record, index: int, operand: torch.Tensor, other: torch.Tensor) -> None:
+    """Record a cross layer's generated operand, and the two sides of the first cross."""
+    if record is None:
+        return
+    record(f"generated.{index}", operand)
+    if index == 0:
+        record("operand_a", operand)
+        record("operand_b", other)
+
+
+def deep_tower(
+    structure: str, width: int, hidden, dropout: float, batch_norm: bool, act: str
+) -> tuple[MLP | None, int]:
+    """The DNN beside (parallel) or on top of (stacked) a cross network, or none, and the width
+    of what reaches the output layer."""
+    if structure not in CROSS_STRUCTURES:
+        raise ConfigError(f"model.structure: '{structure}' (expected one of {', '.join(CROSS_STRUCTURES)})")
+    hidden = list(hidden)
+    if structure == "crossnet" or not hidden:
+        return None, width
+    dnn = MLP(width, hidden, dropout, batch_norm, act)
+    return dnn, (width + dnn.out_dim if structure == "parallel" else dnn.out_dim)
+
+
+def combine_cross_deep(
+    structure: str, crossed: torch.Tensor, x0: torch.Tensor, dnn: MLP | None
+) -> torch.Tensor:
+    if dnn is None:
+        return crossed
+    if structure == "parallel":
+        return torch.cat([crossed, dnn(x0)], dim=1)
+    return dnn(crossed)
