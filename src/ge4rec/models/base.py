@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -34,11 +35,26 @@ class CTRModel(nn.Module):
 
     Subclasses set `uses_linear` when they have a first-order (LR) part, and `has_interaction =
     False` when there is nothing for a generator to act on (then SFG is refused).
+
+    Initialisation (the reference protocol, FuxiCTR's `reset_parameters`): `build_model` calls
+    `reset_parameters(seed)` once the model is built: every nn.Linear and nn.Conv1d weight outside
+    the generators becomes xavier-normal and every such bias zero, drawn from the global random
+    stream in module order; parameters of other shapes are set by the owning module's
+    `reset_reference_parameters()`; the embedding table keeps its normal(0, init_std) start.
+    Generators are built with the global random state saved and restored, and draw their weights
+    from streams of their own derived from the seed, so under one seed a DIS and an SFG model
+    start every shared parameter from the same values.
     """
 
     name = "base"
     uses_linear = False
+    linear_vectors = False  # FwFM's FeLV: a d-vector per value beside its embedding (same lookup)
     has_interaction = True
+    # which entries of the cross-correlation between the interaction's two operands the
+    # interaction multiplies (the analysis reads it): fields_distinct = <a_i, b_j>, i != j (FM
+    # family); fields_all = a_i * b_j for every i, j (CIN); hadamard = a_c * b_c (cross networks);
+    # outer = every a_c with every b_c' (DCN's rank-one cross)
+    operand_pairing = "fields_distinct"
 
     def __init__(
         self, schema: Schema, embedding_dim: int, paradigm: Paradigm, embedding_init_std: float = 1e-4
@@ -51,7 +67,11 @@ class CTRModel(nn.Module):
         self.schema, self.paradigm = schema, paradigm
         self.num_fields, self.dim = schema.num_fields, int(embedding_dim)
         self.embedding = FeatureEmbedding(
-            schema, self.dim, linear=self.uses_linear, init_std=embedding_init_std
+            schema,
+            self.dim,
+            linear=self.uses_linear,
+            linear_vectors=self.linear_vectors,
+            init_std=embedding_init_std,
         )
         self.bias = nn.Parameter(torch.zeros(1)) if self.uses_linear else None
         self._captured: dict[str, torch.Tensor] | None = None
@@ -81,9 +101,37 @@ class CTRModel(nn.Module):
     def make_generator(self, residual_default: bool = False) -> Generator:
         # the fields' cardinalities let paradigm.targets pick the highest/lowest-cardinality fields
         cardinalities = [f.vocab_size for f in self.schema.fields]
-        return self.paradigm.generator(
-            self.num_fields, self.dim, residual_default=residual_default, cardinalities=cardinalities
-        )
+        # building a generator must not move the global random stream (see reset_parameters)
+        with torch.random.fork_rng(devices=[]):
+            return self.paradigm.generator(
+                self.num_fields, self.dim, residual_default=residual_default, cardinalities=cardinalities
+            )
+
+    def reset_parameters(self, seed: int) -> None:
+        """The reference initialisation (see the class docstring), deterministic in `seed`."""
+        generators = self.generators_in_order()
+        inside = {id(m) for g in generators for m in g.modules()}
+        for module in self.modules():
+            if id(module) in inside or module is self.embedding:
+                continue
+            if isinstance(module, (nn.Linear, nn.Conv1d)):
+                nn.init.xavier_normal_(module.weight)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            hook = getattr(module, "reset_reference_parameters", None)
+            if hook is not None:
+                hook()
+        for index, generator in enumerate(generators):
+            generator.reset_parameters(torch.Generator().manual_seed(generator_seed(seed, index)))
+
+    def generators_in_order(self) -> list[Generator]:
+        """The model's distinct generators in module order (a shared one once)."""
+        seen, out = set(), []
+        for module in self.modules():
+            if isinstance(module, Generator) and id(module) not in seen:
+                seen.add(id(module))
+                out.append(module)
+        return out
 
     def make_generators(self, count: int, residual_default: bool = False) -> nn.ModuleList:
         """One generator per interaction layer, or one shared by all (paradigm.share_generator)."""
@@ -100,14 +148,7 @@ class CTRModel(nn.Module):
         raise NotImplementedError
 
     def generator_parameters(self) -> int:
-        seen, total = set(), 0
-        for module in self.modules():
-            if isinstance(module, Generator):
-                for p in module.parameters():
-                    if id(p) not in seen:
-                        seen.add(id(p))
-                        total += p.numel()
-        return total
+        return sum(p.numel() for g in self.generators_in_order() for p in g.parameters())
 
     def embedding_parameters(self) -> list[nn.Parameter]:
         return list(self.embedding.parameters())
@@ -125,8 +166,18 @@ def get_model_class(name: str) -> type[CTRModel]:
     return MODELS[name]
 
 
-def build_model(cfg: Any, schema: Schema, embedding_dim: int, paradigm: Paradigm) -> CTRModel:
-    """Instantiate `cfg.name` with the config's remaining keys as keyword arguments."""
+def generator_seed(seed: int, index: int) -> int:
+    """The seed of generator `index`'s own random stream, derived from the run's seed."""
+    digest = hashlib.blake2b(f"ge4rec-generator:{int(seed)}:{index}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") & (2**63 - 1)
+
+
+def build_model(
+    cfg: Any, schema: Schema, embedding_dim: int, paradigm: Paradigm, seed: int | None = None
+) -> CTRModel:
+    """Instantiate `cfg.name` with the config's remaining keys as keyword arguments and give it
+    the reference initialisation; `seed` (default: torch's initial seed) also seeds the generators'
+    own random streams."""
     cls = get_model_class(str(cfg["name"]))
     options = {k: v for k, v in dict(cfg).items() if k != "name"}
     accepted = inspect.signature(cls.__init__).parameters
@@ -134,7 +185,9 @@ def build_model(cfg: Any, schema: Schema, embedding_dim: int, paradigm: Paradigm
     if unknown:
         valid = [k for k in accepted if k not in ("self", "schema", "embedding_dim", "paradigm")]
         raise ConfigError(f"model '{cls.name}': unknown option(s) {unknown} (valid: {', '.join(valid)})")
-    return cls(schema, embedding_dim, paradigm, **options)
+    model = cls(schema, embedding_dim, paradigm, **options)
+    model.reset_parameters(torch.initial_seed() if seed is None else int(seed))
+    return model
 
 
 def _import_all() -> None:

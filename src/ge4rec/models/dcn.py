@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ge4rec.models.base import CTRModel, register_model
-from ge4rec.models.layers import MLP, cross_operand, record_cross
+from ge4rec.models.layers import MLP, CrossDropout, cross_operand, record_cross
 
 
 class CrossNetV1(nn.Module):
@@ -16,27 +16,24 @@ class CrossNetV1(nn.Module):
     SFG (read from x_l, or from x_0 with paradigm.source=x0), as in DCN-V2's cross network.
     """
 
-    def __init__(self, width: int, num_layers: int):
+    def __init__(self, width: int, num_layers: int, dropout: float = 0.0):
         super().__init__()
-        self.weights = nn.ParameterList(
-            nn.Parameter(torch.randn(width) / width**0.5) for _ in range(num_layers)
-        )
+        # one Linear(width, 1) per layer holds w_l (xavier-normal, as every Linear), b_l is separate
+        self.projections = nn.ModuleList(nn.Linear(width, 1, bias=False) for _ in range(num_layers))
         self.biases = nn.ParameterList(nn.Parameter(torch.zeros(width)) for _ in range(num_layers))
+        self.dropout = CrossDropout(dropout)
 
     def forward(
         self,
         x0: torch.Tensor,
         generators: nn.ModuleList,
-        source: str,
-        generative: bool,
-        shape: tuple[int, int],
         record=None,
     ) -> torch.Tensor:
         x = x0
-        for index, (w, b, gen) in enumerate(zip(self.weights, self.biases, generators)):
-            operand = cross_operand(x0, x, gen, source, generative, shape)
+        for index, (w, b, gen) in enumerate(zip(self.projections, self.biases, generators)):
+            operand = cross_operand(x0, x, gen)
             record_cross(record, index, operand, x)  # the two sides of the outer product x_0 x_l^T
-            x = x + operand * (x @ w).unsqueeze(-1) + b
+            x = self.dropout(x + operand * w(x) + b)
         return x
 
 
@@ -50,6 +47,9 @@ class DCN(CTRModel):
     (paradigm.source=xl, residual on by default), the treatment the SFG paper gives DCN-V2's cross
     layers, of which DCN's are the rank-one special case. The DNN stays on the raw embeddings.
     """
+
+    # which entries of the operands' cross-correlation the interaction multiplies (analysis)
+    operand_pairing = "outer"
 
     def __init__(
         self,
@@ -65,7 +65,7 @@ class DCN(CTRModel):
     ):
         super().__init__(schema, embedding_dim, paradigm, embedding_init_std)
         width = self.num_fields * self.dim
-        self.cross = CrossNetV1(width, int(num_cross_layers))
+        self.cross = CrossNetV1(width, int(num_cross_layers), dropout=paradigm.cross_dropout)
         self.generators = self.make_generators(int(num_cross_layers), residual_default=True)
         hidden = list(hidden_units)
         self.dnn = MLP(width, hidden, dropout, batch_norm, activation) if hidden else None
@@ -78,9 +78,6 @@ class DCN(CTRModel):
         out = self.cross(
             x0,
             self.generators,
-            self.paradigm.cross_source,
-            self.paradigm.generative,
-            (self.num_fields, self.dim),
             self.record,
         )
         if self.dnn is not None:

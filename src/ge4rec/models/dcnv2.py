@@ -7,7 +7,7 @@ from torch import nn
 
 from ge4rec.errors import ConfigError
 from ge4rec.models.base import CTRModel, register_model
-from ge4rec.models.layers import combine_cross_deep, cross_operand, deep_tower, record_cross
+from ge4rec.models.layers import CrossDropout, combine_cross_deep, cross_operand, deep_tower, record_cross
 
 VARIANTS = ("stock", "reference")
 
@@ -16,25 +16,23 @@ class CrossNetV2(nn.Module):
     """x_{l+1} = x_l + u_l * (W_l x_l + b_l), where the interaction operand u_l is x_0 in the
     discriminative paradigm and a per-layer generated embedding under SFG."""
 
-    def __init__(self, width: int, num_layers: int, bias: bool):
+    def __init__(self, width: int, num_layers: int, bias: bool, dropout: float = 0.0):
         super().__init__()
         self.layers = nn.ModuleList(nn.Linear(width, width, bias=bias) for _ in range(num_layers))
+        self.dropout = CrossDropout(dropout)
 
     def forward(
         self,
         x0: torch.Tensor,
         generators: nn.ModuleList,
-        source: str,
-        generative: bool,
-        shape: tuple[int, int],
         record=None,
     ) -> torch.Tensor:
         x = x0
         for index, (layer, gen) in enumerate(zip(self.layers, generators)):
-            operand = cross_operand(x0, x, gen, source, generative, shape)
+            operand = cross_operand(x0, x, gen)
             crossed = layer(x)
             record_cross(record, index, operand, crossed)
-            x = x + operand * crossed
+            x = self.dropout(x + operand * crossed)
         return x
 
 
@@ -48,9 +46,14 @@ class DCNv2(CTRModel):
 
     SFG: each cross layer l gets its own generator G_l and its x_0 operand becomes
     gamma*act(G_l x_l) + x_l (paradigm.source=xl, residual on by default, as the reference does);
-    with paradigm.source=x0 the generator reads x_0 instead, so an identity generator gives back the
-    discriminative model exactly. The DNN stays on the raw embeddings.
+    with paradigm.source=x0 the generator reads x_0 instead. The identity generator (disc, or
+    paradigm.generator=identity) gives back x_0 for either source, so it is the discriminative
+    model exactly. paradigm.cross_dropout (SFG only) drops units of each cross layer's output.
+    The DNN stays on the raw embeddings.
     """
+
+    # which entries of the operands' cross-correlation the interaction multiplies (analysis)
+    operand_pairing = "hadamard"
 
     def __init__(
         self,
@@ -71,7 +74,9 @@ class DCNv2(CTRModel):
             raise ConfigError(f"model.variant: '{variant}' (expected one of {', '.join(VARIANTS)})")
         self.structure, self.variant = structure, variant
         width = self.num_fields * self.dim
-        self.cross = CrossNetV2(width, int(num_cross_layers), bias=(variant == "stock"))
+        self.cross = CrossNetV2(
+            width, int(num_cross_layers), bias=(variant == "stock"), dropout=paradigm.cross_dropout
+        )
         self.generators = self.make_generators(int(num_cross_layers), residual_default=True)
         self.dnn, final = deep_tower(structure, width, hidden_units, dropout, batch_norm, activation)
         if variant == "reference":
@@ -86,9 +91,6 @@ class DCNv2(CTRModel):
         crossed = self.cross(
             x0,
             self.generators,
-            self.paradigm.cross_source,
-            self.paradigm.generative,
-            (self.num_fields, self.dim),
             self.record,
         )
         return self.head(combine_cross_deep(self.structure, crossed, x0, self.dnn)).squeeze(-1)

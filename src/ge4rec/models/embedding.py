@@ -15,19 +15,30 @@ class FeatureEmbedding(nn.Module):
     Categorical fields index their rows directly; numeric fields scale their single row by the
     normalised value; multi-valued (sequence) fields are the masked mean of their tokens' rows.
     With `linear=True` the table has one extra column that serves as each value's first-order
-    weight, so the LR part of a model costs no second lookup.
+    weight, so the LR part of a model costs no second lookup; with `linear_vectors=True` it has d
+    extra columns, a first-order d-vector per value (FwFM's FeLV), returned per field. The extra
+    columns start at zero, the embeddings normal(0, init_std).
     """
 
-    def __init__(self, schema: Schema, dim: int, linear: bool = False, init_std: float = 1e-4):
+    def __init__(
+        self,
+        schema: Schema,
+        dim: int,
+        linear: bool = False,
+        init_std: float = 1e-4,
+        linear_vectors: bool = False,
+    ):
         super().__init__()
-        self.schema, self.dim, self.linear = schema, dim, linear
+        if linear and linear_vectors:
+            raise ValueError("FeatureEmbedding: linear and linear_vectors exclude each other")
+        self.schema, self.dim, self.linear, self.linear_vectors = schema, dim, linear, linear_vectors
         self.num_fields = schema.num_fields
-        self.table = nn.Embedding(schema.num_embeddings, dim + int(linear), padding_idx=0)
+        extra = 1 if linear else (dim if linear_vectors else 0)
+        self.table = nn.Embedding(schema.num_embeddings, dim + extra, padding_idx=0)
         nn.init.normal_(self.table.weight, std=init_std)
         with torch.no_grad():
             self.table.weight[0].zero_()
-            if linear:
-                self.table.weight[:, dim].zero_()
+            self.table.weight[:, dim:].zero_()
         numeric = schema.of_type(NUMERIC)
         sequences = schema.of_type(SEQUENCE)
         self.register_buffer(
@@ -42,7 +53,6 @@ class FeatureEmbedding(nn.Module):
             start += f.max_len
         self.register_buffer("sequence_assign", assign, persistent=False)
         self.num_sequence = len(sequences)
-        self.last_embeddings: torch.Tensor | None = None
 
     def forward(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor | None]:
         b = batch.label.shape[0]
@@ -61,12 +71,9 @@ class FeatureEmbedding(nn.Module):
         if self.linear:
             first_order = out[..., self.dim].sum(dim=1)
             out = out[..., : self.dim]
+        elif self.linear_vectors:
+            first_order = out[..., self.dim :]  # [B, F, d]
+            out = out[..., : self.dim]
         else:
             first_order = None
-        self.last_embeddings = out
         return out, first_order
-
-    def l2_penalty(self) -> torch.Tensor:
-        """Sum of squares of the last batch's field embeddings, averaged over the batch."""
-        e = self.last_embeddings
-        return e.pow(2).sum() / e.shape[0]

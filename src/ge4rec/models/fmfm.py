@@ -16,8 +16,9 @@ INTERACTIONS = ("matrix", "vector")
 class FmFM(CTRModel):
     """LR + sum_{i<j} <e_i M_F(i)F(j), e_j>: a d x d matrix per field pair maps one side first.
 
-    interaction `matrix` is FmFM; `vector` (a diagonal M per pair) is the paper's FvFM. The
-    matrices start at the identity, so training starts from an FM.
+    interaction `matrix` is FmFM; `vector` (a diagonal M per pair) is the paper's FvFM. The pair
+    matrices [P, d, d] (vectors [P, d]) start xavier-normal with torch's fan rules for their shape,
+    as in the reference code (not at the identity).
     SFG (the paper's decoder): sum_{i<j} <e_i M_ij, z_j>; the raw embedding is the mapped left
     operand and the generated one the right operand.
     """
@@ -36,11 +37,12 @@ class FmFM(CTRModel):
         rows, cols = pair_indices(self.num_fields, paradigm.pairs)
         self.register_buffer("rows", rows, persistent=False)
         self.register_buffer("cols", cols, persistent=False)
-        if interaction == "matrix":
-            self.pair_map = nn.Parameter(torch.eye(self.dim).repeat(len(rows), 1, 1))  # [P, d, d]
-        else:
-            self.pair_map = nn.Parameter(torch.ones(len(rows), self.dim))  # [P, d]
+        shape = (len(rows), self.dim, self.dim) if interaction == "matrix" else (len(rows), self.dim)
+        self.pair_map = nn.Parameter(torch.empty(shape))  # [P, d, d] or [P, d]
         self.generator = self.make_generator()
+
+    def reset_reference_parameters(self) -> None:
+        nn.init.xavier_normal_(self.pair_map)
 
     def interaction(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
         """sum over pairs (i, j) of <left_i M_ij, right_j>, [B]."""

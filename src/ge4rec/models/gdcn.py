@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ge4rec.models.base import CTRModel, register_model
-from ge4rec.models.layers import combine_cross_deep, cross_operand, deep_tower, record_cross
+from ge4rec.models.layers import CrossDropout, combine_cross_deep, cross_operand, deep_tower, record_cross
 
 
 class GatedCrossNet(nn.Module):
@@ -15,26 +15,24 @@ class GatedCrossNet(nn.Module):
     u_l is c_0 in the discriminative paradigm and a per-layer generated embedding under SFG.
     """
 
-    def __init__(self, width: int, num_layers: int):
+    def __init__(self, width: int, num_layers: int, dropout: float = 0.0):
         super().__init__()
         self.crosses = nn.ModuleList(nn.Linear(width, width) for _ in range(num_layers))
         self.gates = nn.ModuleList(nn.Linear(width, width, bias=False) for _ in range(num_layers))
+        self.dropout = CrossDropout(dropout)
 
     def forward(
         self,
         x0: torch.Tensor,
         generators: nn.ModuleList,
-        source: str,
-        generative: bool,
-        shape: tuple[int, int],
         record=None,
     ) -> torch.Tensor:
         x = x0
         for index, (cross, gate, gen) in enumerate(zip(self.crosses, self.gates, generators)):
-            operand = cross_operand(x0, x, gen, source, generative, shape)
+            operand = cross_operand(x0, x, gen)
             gated = cross(x) * torch.sigmoid(gate(x))
             record_cross(record, index, operand, gated)
-            x = x + operand * gated
+            x = self.dropout(x + operand * gated)
         return x
 
 
@@ -48,6 +46,9 @@ class GDCN(CTRModel):
     in layer l becomes gamma*act(G_l c_l) + c_l (paradigm.source=xl, residual on by default). The
     gate and the DNN see only raw or hidden states.
     """
+
+    # which entries of the operands' cross-correlation the interaction multiplies (analysis)
+    operand_pairing = "hadamard"
 
     def __init__(
         self,
@@ -65,7 +66,7 @@ class GDCN(CTRModel):
         super().__init__(schema, embedding_dim, paradigm, embedding_init_std)
         self.structure = structure
         width = self.num_fields * self.dim
-        self.cross = GatedCrossNet(width, int(num_cross_layers))
+        self.cross = GatedCrossNet(width, int(num_cross_layers), dropout=paradigm.cross_dropout)
         self.generators = self.make_generators(int(num_cross_layers), residual_default=True)
         self.dnn, final = deep_tower(structure, width, hidden_units, dropout, batch_norm, activation)
         self.head = nn.Linear(final, 1)
@@ -77,9 +78,6 @@ class GDCN(CTRModel):
         crossed = self.cross(
             x0,
             self.generators,
-            self.paradigm.cross_source,
-            self.paradigm.generative,
-            (self.num_fields, self.dim),
             self.record,
         )
         return self.head(combine_cross_deep(self.structure, crossed, x0, self.dnn)).squeeze(-1)

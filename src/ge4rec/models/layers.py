@@ -88,18 +88,22 @@ def pair_products(z: torch.Tensor, e: torch.Tensor, pairs: str = "i<j") -> torch
 CROSS_STRUCTURES = ("parallel", "stacked", "crossnet")
 
 
-def cross_operand(
-    x0: torch.Tensor,
-    x: torch.Tensor,
-    generator: nn.Module,
-    source: str,
-    generative: bool,
-    shape: tuple[int, int],
-) -> torch.Tensor:
-    """The operand that takes x_0's place in a cross layer: the generator applied to x_0, or under
-    SFG with paradigm.source=xl to x_l (the identity generator of disc gives back x_0)."""
-    raw = x if (generative and source == "xl") else x0
-    return generator(raw.view(-1, *shape)).reshape(raw.shape)
+def cross_operand(x0: torch.Tensor, x: torch.Tensor, generator) -> torch.Tensor:
+    """The operand that takes x_0's place in a cross layer whose input is x_l: the paradigm's
+    generator decides (identity: x_0; learned: generated from x_l or x_0, paradigm.source)."""
+    return generator.cross(x0, x)
+
+
+class CrossDropout(nn.Module):
+    """Dropout on a cross layer's output (paradigm.cross_dropout; none when the rate is 0)."""
+
+    def __init__(self, rate: float):
+        super().__init__()
+        self.rate = float(rate)
+        self.dropout = nn.Dropout(self.rate) if self.rate > 0 else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(x)
 
 
 def record_cross(record, index: int, operand: torch.Tensor, other: torch.Tensor) -> None:

@@ -61,6 +61,9 @@ class XDeepFM(CTRModel):
     with Z^(k) = G_k(e) instead of X^0 = e; the first hidden state is e. The DNN stays raw.
     """
 
+    # which entries of the operands' cross-correlation the interaction multiplies (analysis)
+    operand_pairing = "fields_all"
+
     uses_linear = True
 
     def __init__(

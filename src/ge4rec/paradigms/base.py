@@ -63,6 +63,19 @@ class Paradigm:
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise ConfigError(f"paradigm.target_seed: {seed!r} (expected an integer)")
         self.target_seed = int(seed)
+        try:
+            dropout = float(cfg.get("cross_dropout", 0.0) or 0.0)
+        except (TypeError, ValueError):
+            dropout = -1.0
+        if not 0.0 <= dropout < 1.0:
+            raise ConfigError(f"paradigm.cross_dropout: {cfg.get('cross_dropout')!r} (expected a number in [0, 1))")
+        self._cross_dropout = dropout
+
+    @property
+    def cross_dropout(self) -> float:
+        """Dropout on each cross layer's output: an SFG option of the reference code (its Criteo
+        runs use 0.1); the discriminative paradigm has none, whatever the config says."""
+        return self._cross_dropout if self.generative else 0.0
 
     def partner(self, raw, generated):
         """The operand that meets the generated one: raw e_j by default, z_j when symmetric."""
@@ -174,7 +187,7 @@ class SupervisedFeatureGeneration(Paradigm):
     ) -> Generator:
         if self.kind == "identity":
             return IdentityGenerator(num_fields, dim)
-        return GENERATORS[self.kind](
+        generator = GENERATORS[self.kind](
             num_fields,
             dim,
             act=self.activation,
@@ -182,7 +195,11 @@ class SupervisedFeatureGeneration(Paradigm):
             bias=self.bias,
             residual=residual_default if self.residual is None else self.residual,
             targets=self.target_fields(num_fields, cardinalities),
+            source=self.cross_source,
         )
+        # usable as built; a model redraws the weights from its seed-derived stream (CTRModel)
+        generator.reset_parameters(torch.Generator().manual_seed(0))
+        return generator
 
 
 def build_paradigm(cfg: DictConfig | dict) -> Paradigm:

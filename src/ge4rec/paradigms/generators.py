@@ -10,6 +10,16 @@ so the kinds differ only in `transform`, and the ablation options (activation, g
 residual, targets) mean the same for all of them. Inputs may be [B, F, d] or flattened [B, F*d];
 the output has the input's shape.
 
+In a cross layer (DCN, DCN-V2, GDCN) the generator replaces x_0 in x_0 * f(x_l): `cross(x0, xl)`
+gives that operand. A learned generator reads x_l (paradigm.source=xl, the reference) or x_0; the
+identity generator returns x_0 whatever the source, so the discriminative cross layer is the
+identity case of every source.
+
+Initialisation: a generator's weights are drawn in `reset_parameters(rng)` from a random stream
+of its own (a torch.Generator the model derives from the run's seed), never from the global one,
+so adding a generator leaves every other parameter of a model where the discriminative model has
+it: DIS and SFG runs of one seed are paired.
+
 Kinds (`paradigm.generator=NAME`), with their parameter counts (D = F*d; "+" = with bias):
 - dense         one D x D map over the concatenation of all fields (All-Predict-All): D^2 (+D).
 - field_shared  one d x D map: a single vector generated from all fields, reused by every
@@ -74,6 +84,13 @@ class Generator(nn.Module):
         super().__init__()
         self.num_fields, self.dim = num_fields, dim
 
+    def cross(self, x0: torch.Tensor, xl: torch.Tensor) -> torch.Tensor:
+        """The operand that takes x_0's place in a cross layer whose input is x_l (both [B, F*d])."""
+        raise NotImplementedError
+
+    def reset_parameters(self, rng: torch.Generator) -> None:
+        """Draw the initial weights from `rng` (xavier-normal weights, zero biases)."""
+
 
 @register_generator
 class IdentityGenerator(Generator):
@@ -87,6 +104,9 @@ class IdentityGenerator(Generator):
 
     def forward(self, v: torch.Tensor) -> torch.Tensor:
         return v
+
+    def cross(self, x0: torch.Tensor, xl: torch.Tensor) -> torch.Tensor:
+        return x0
 
 
 class LearnedGenerator(Generator):
@@ -105,8 +125,10 @@ class LearnedGenerator(Generator):
         bias: bool = False,
         residual: bool = False,
         targets: Sequence[int] | None = None,
+        source: str = "xl",
     ):
         super().__init__(num_fields, dim)
+        self.source = str(source)
         self.act_name = str(act)
         self.act = activation(act)
         self.gamma, self.use_bias, self.residual = float(gamma), bool(bias), bool(residual)
@@ -120,6 +142,18 @@ class LearnedGenerator(Generator):
     def transform(self, v: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def reset_parameters(self, rng: torch.Generator) -> None:
+        """Every nn.Linear in the generator: xavier-normal weight, zero bias; subclasses with other
+        weights extend this."""
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                _xavier_normal_(module.weight, rng)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+
+    def cross(self, x0: torch.Tensor, xl: torch.Tensor) -> torch.Tensor:
+        return self(xl if self.source == "xl" else x0)
+
     def forward(self, v: torch.Tensor) -> torch.Tensor:
         fields = v.reshape(v.shape[0], self.num_fields, self.dim)
         z = self.gamma * self.act(self.transform(fields))
@@ -131,16 +165,20 @@ class LearnedGenerator(Generator):
 
     def extra_repr(self) -> str:
         text = f"fields={self.num_fields}, dim={self.dim}, act={self.act_name}, gamma={self.gamma}"
-        text += f", bias={self.use_bias}, residual={self.residual}"
+        text += f", bias={self.use_bias}, residual={self.residual}, source={self.source}"
         if self.targets is not None:
             text += f", targets={self.targets}"
         return text
 
 
-def _xavier_normal(*shape: int, fan_in: int, fan_out: int) -> nn.Parameter:
-    """A weight of any shape drawn as xavier-normal for a fan_in -> fan_out linear map."""
+def _xavier_normal_(weight: torch.Tensor, rng: torch.Generator, fan_in: int = 0, fan_out: int = 0) -> None:
+    """Fill `weight` in place with xavier-normal values drawn from `rng`, for a fan_in -> fan_out
+    linear map (default: a 2-D [fan_out, fan_in] weight's own fans)."""
+    if not fan_in:
+        fan_out, fan_in = weight.shape
     std = math.sqrt(2.0 / (fan_in + fan_out))
-    return nn.Parameter(torch.randn(*shape) * std)
+    with torch.no_grad():
+        weight.copy_(torch.randn(weight.shape, generator=rng, dtype=weight.dtype) * std)
 
 
 def _bias(use: bool, *shape: int) -> nn.Parameter | None:
@@ -148,12 +186,9 @@ def _bias(use: bool, *shape: int) -> nn.Parameter | None:
 
 
 def _linear(fan_in: int, fan_out: int, bias: bool) -> nn.Linear:
-    """nn.Linear with the generator's initialisation: xavier-normal weight, zero bias."""
-    layer = nn.Linear(fan_in, fan_out, bias=bias)
-    nn.init.xavier_normal_(layer.weight)
-    if bias:
-        nn.init.zeros_(layer.bias)
-    return layer
+    """nn.Linear whose weights `reset_parameters` draws (construction draws nothing here: models
+    build generators with the global random state saved and restored)."""
+    return nn.Linear(fan_in, fan_out, bias=bias)
 
 
 @register_generator
@@ -195,8 +230,13 @@ class OwnFieldGenerator(LearnedGenerator):
 
     def __init__(self, num_fields: int, dim: int, **options):
         super().__init__(num_fields, dim, **options)
-        self.weight = _xavier_normal(num_fields, dim, dim, fan_in=dim, fan_out=dim)
+        self.weight = nn.Parameter(torch.zeros(num_fields, dim, dim))
         self.bias = _bias(self.use_bias, num_fields, dim)
+
+    def reset_parameters(self, rng: torch.Generator) -> None:
+        _xavier_normal_(self.weight, rng, fan_in=self.dim, fan_out=self.dim)
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
 
     def transform(self, v: torch.Tensor) -> torch.Tensor:
         h = torch.einsum("bfi,fio->bfo", v, self.weight)
@@ -233,9 +273,10 @@ class AttentionGenerator(LearnedGenerator):
     def __init__(self, num_fields: int, dim: int, **options):
         super().__init__(num_fields, dim, **options)
         self.qkv = nn.Linear(dim, 3 * dim, bias=self.use_bias)
-        with torch.no_grad():  # xavier per d x d map, not over the stacked 3d x d matrix
-            for block in self.qkv.weight.split(dim, dim=0):
-                nn.init.xavier_normal_(block)
+
+    def reset_parameters(self, rng: torch.Generator) -> None:
+        for block in self.qkv.weight.split(self.dim, dim=0):  # xavier per d x d map, not over 3d x d
+            _xavier_normal_(block, rng)
         if self.use_bias:
             nn.init.zeros_(self.qkv.bias)
 
@@ -255,8 +296,11 @@ class ExcludeSelfGenerator(LearnedGenerator):
         self.linear = _linear(num_fields * dim, num_fields * dim, self.use_bias)
         keep = 1.0 - torch.kron(torch.eye(num_fields), torch.ones(dim, dim))
         self.register_buffer("keep", keep, persistent=False)
+
+    def reset_parameters(self, rng: torch.Generator) -> None:
+        super().reset_parameters(rng)
         with torch.no_grad():
-            self.linear.weight.mul_(keep)  # the stored diagonal blocks are zero too
+            self.linear.weight.mul_(self.keep)  # the stored diagonal blocks are zero too
 
     def transform(self, v: torch.Tensor) -> torch.Tensor:
         return F.linear(v.flatten(1), self.linear.weight * self.keep, self.linear.bias).view_as(v)

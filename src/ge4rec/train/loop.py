@@ -23,6 +23,28 @@ from ge4rec.train.metrics import evaluate_scores
 MONITORS = ("auc", "logloss", "auc-logloss")
 
 
+def regularized_parameters(model: torch.nn.Module) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """The parameters the two L2 regularisers cover, with the reference code's semantics: every
+    module's own parameters named `weight` or `bias`, split into those of nn.Embedding tables
+    (whole tables, the first-order columns included) and all others (the generators included).
+    Parameters with other names (e.g. FmFM's pair matrices) are not regularised."""
+    embedding, net, seen = [], [], set()
+    for module in model.modules():
+        for name, param in module.named_parameters(recurse=False):
+            if name not in ("weight", "bias") or not param.requires_grad or id(param) in seen:
+                continue
+            seen.add(id(param))
+            (embedding if isinstance(module, torch.nn.Embedding) else net).append(param)
+    return embedding, net
+
+
+def l2_term(params: list[torch.Tensor], strength: float) -> torch.Tensor | None:
+    """(strength / 2) * sum of squared entries of `params`; None when there is nothing to add."""
+    if strength <= 0 or not params:
+        return None
+    return 0.5 * strength * torch.stack([p.square().sum() for p in params]).sum()
+
+
 @dataclass
 class TrainResult:
     best_epoch: int
@@ -78,16 +100,35 @@ class Trainer:
             raise ConfigError(f"trainer.monitor: '{self.monitor}' (expected one of {', '.join(MONITORS)})")
         if int(cfg.batch_size) < 1 or int(cfg.max_epochs) < 1:
             raise ConfigError("trainer.batch_size and trainer.max_epochs must be positive")
+        for key in ("embedding_regularizer", "net_regularizer"):
+            if float(cfg.get(key, 0.0)) < 0:
+                raise ConfigError(f"trainer.{key}: {cfg.get(key)} (expected a number >= 0)")
+        self._regularized: tuple | None = None
+
+    def regularization(self, model: CTRModel) -> torch.Tensor | None:
+        """trainer.embedding_regularizer and trainer.net_regularizer: (lambda/2)*||W||^2 terms."""
+        if self._regularized is None or self._regularized[0] is not model:
+            self._regularized = (model, *regularized_parameters(model))
+        _, embedding, net = self._regularized
+        terms = [
+            term
+            for term in (
+                l2_term(embedding, float(self.cfg.embedding_regularizer)),
+                l2_term(net, float(self.cfg.net_regularizer)),
+            )
+            if term is not None
+        ]
+        return sum(terms) if terms else None
 
     def train_step(
         self, model: CTRModel, batch, optimizer: torch.optim.Optimizer, params: list
     ) -> torch.Tensor:
-        """One optimisation step on one batch; returns the (detached) loss."""
+        """One optimisation step on one batch; returns the (detached) loss, L2 terms included."""
         logits = model(batch)
         loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, batch.label)
-        emb_l2 = float(self.cfg.embedding_l2)
-        if emb_l2 > 0:
-            loss = loss + emb_l2 * model.embedding.l2_penalty()
+        penalty = self.regularization(model)
+        if penalty is not None:
+            loss = loss + penalty
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         clip = float(self.cfg.grad_clip_norm or 0)
@@ -97,15 +138,7 @@ class Trainer:
         return loss.detach()
 
     def optimizer(self, model: CTRModel) -> torch.optim.Optimizer:
-        emb = {id(p) for p in model.embedding_parameters()}
-        groups = [
-            {"params": [p for p in model.parameters() if id(p) in emb], "weight_decay": 0.0},
-            {
-                "params": [p for p in model.parameters() if id(p) not in emb],
-                "weight_decay": float(self.cfg.net_l2),
-            },
-        ]
-        return torch.optim.Adam([g for g in groups if g["params"]], lr=float(self.cfg.lr))
+        return torch.optim.Adam(model.parameters(), lr=float(self.cfg.lr))
 
     def fit(
         self,
