@@ -114,4 +114,4 @@ def test_non_finite_loss_records_a_failed_run(tmp_path, monkeypatch):
     run(tmp_path, "ok2", "model=fm", "paradigm=disc", "analysis.enabled=false")
     rows = pl.read_parquet(str(tmp_path / "results") + "/*.parquet")
     assert sorted(rows["status"].to_list()) == ["completed", "completed", "failed"]
-    assert rows.filter(pl.col("paradigm") == "sfg")["ia_generated"].item() > 0
+    assert rows.filter(pl.col("paradigm") == "sfg")["information_abundance_operand"].item() > 0

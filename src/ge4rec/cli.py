@@ -16,12 +16,17 @@ commands:
   list    the data sets, models and paradigms available
   analyze recompute a run's collapse/redundancy analysis: analyze RUN_DIR [--rows N] [--split valid|test]
   plot    figures of analysed runs: plot spectrum|redundancy|collapse RUN_DIR... --out PATH(.png|.svg)
+  table   tables from results stores: table main|ablation|collapse --results DIR [--format md|latex|csv]
+          [--out FILE] [--select best-valid] [--reference] [--strict] (table --help)
+  reproduce  the paper's experiments and tables: reproduce small (built-in + MovieLens 100K) |
+          reproduce paper --data DIR (Criteo_x1 + Avazu_x4) [--seeds N] [--jobs N] [--dry-run]
 
 examples:
   ge4rec train
   ge4rec train model=dcnv2 paradigm=sfg dataset=movielens100k
   ge4rec train -m model=fm,deepfm,dcnv2 paradigm=disc,sfg seed=1,2,3
   ge4rec plot spectrum RUN_DIR_DISC RUN_DIR_SFG --out spectrum.png
+  ge4rec table main --results results --reference --format latex --out table.tex
 """
 _FLAGS_WITH_VALUE = {
     "--cfg",
@@ -47,7 +52,12 @@ def group_options(group: str) -> list[str]:
     folder = Path(config_dir()) / group
     if not folder.is_dir():
         return []
-    return sorted(p.stem for p in folder.glob("*.yaml") if not p.stem.startswith("_"))
+    # nested options are spelled with slashes (experiment=paper/criteo_x1/dcnv2)
+    return sorted(
+        p.relative_to(folder).with_suffix("").as_posix()
+        for p in folder.rglob("*.yaml")
+        if not any(part.startswith("_") for part in p.relative_to(folder).parts)
+    )
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -70,8 +80,16 @@ def main(argv: list[str] | None = None) -> None:
             from ge4rec.analysis import commands
 
             (commands.analyze_command if command == "analyze" else commands.plot_command)(rest)
+        elif command == "table":
+            from ge4rec.results.tables import table_command
+
+            table_command(rest)
+        elif command == "reproduce":
+            from ge4rec.reproduce import reproduce_command
+
+            reproduce_command(rest)
         else:
-            fail(f"unknown command '{command}' (commands: train, list, analyze, plot)")
+            fail(f"unknown command '{command}' (commands: train, list, analyze, plot, table, reproduce)")
     except Ge4recError as exc:
         fail(str(exc))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -16,25 +17,22 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
-from ge4rec.analysis.run_analysis import SHORT, analysis_settings, collapse_tracker, json_safe, run_analysis
+from ge4rec.analysis.run_analysis import analysis_settings, collapse_tracker, json_safe, run_analysis
 from ge4rec.data import load_dataset
 from ge4rec.errors import ConfigError, TrainingFailed
 from ge4rec.models import build_model, get_model_class
 from ge4rec.paradigms import build_paradigm
-from ge4rec.results import new_run_id, register_columns, write_row
+from ge4rec.provenance import provenance
+from ge4rec.results import new_run_id, read_results, register_columns, write_row
 from ge4rec.train.loop import Trainer, resolve_device
 
 
 def _register_analysis_columns() -> None:
     """Every row carries the analysis columns (null when a run has none), so rows of failed runs,
     runs without analysis and analysed runs read back as one table."""
-    columns: dict[str, pl.DataType] = {}
-    for role in ("raw", "generated"):
-        columns.update({f"{short}_{role}": pl.Float64 for short in SHORT.values()})
-        columns.update({f"{short}_{role}_field_mean": pl.Float64 for short in ("ia", "erank")})
-    columns["ia_generated_layer_mean"] = pl.Float64
-    columns.update({f"redundancy_{key}": pl.Float64 for key in ("mean_abs", "mean_sq", "diagonal_mean")})
-    columns.update(analysis_split=pl.String, analysis_rows=pl.Int64, analysis_seconds=pl.Float64)
+    from ge4rec.analysis.run_analysis import scalar_schema
+
+    columns: dict[str, pl.DataType] = scalar_schema()
     register_columns(columns)
 
 
@@ -54,8 +52,8 @@ _NUMBERS = {
     "trainer.batch_size": int,
     "trainer.eval_batch_size": int,
     "trainer.max_epochs": int,
-    "trainer.embedding_l2": float,
-    "trainer.net_l2": float,
+    "trainer.embedding_regularizer": float,
+    "trainer.net_regularizer": float,
     "trainer.grad_clip_norm": float,
     "trainer.patience": int,
     "trainer.lr_patience": int,
@@ -97,6 +95,31 @@ def validate(cfg: DictConfig) -> None:
     analysis_settings(cfg)
 
 
+def config_hash(cfg: DictConfig | dict) -> str:
+    """A fingerprint of everything in a config that can change a run's numbers (the keys of
+    ge4rec.results.runs.IGNORED_CONFIG_KEYS left out): equal hashes = the same experiment."""
+    from ge4rec.results.runs import flatten_config, is_ignored
+
+    container = cfg if isinstance(cfg, dict) else OmegaConf.to_container(cfg, resolve=True)
+    flat = {k: v for k, v in flatten_config(container).items() if not is_ignored(k)}
+    text = json.dumps(sorted((k, repr(v)) for k, v in flat.items()))
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+
+
+def completed_run(results_dir: str | os.PathLike, fingerprint: str) -> dict[str, Any] | None:
+    """The newest completed row of the store with this config hash, or None."""
+    folder = Path(os.path.expanduser(str(results_dir)))
+    if not folder.is_dir():
+        return None
+    rows = read_results(folder)
+    if "config_hash" not in rows.columns or rows.is_empty():
+        return None
+    done = rows.filter((pl.col("config_hash") == fingerprint) & (pl.col("status") == "completed"))
+    if done.is_empty():
+        return None
+    return done.sort("created_at").row(-1, named=True)
+
+
 def parameter_count(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
@@ -111,6 +134,15 @@ def train_run(
     """
     console = console or Console()
     validate(cfg)
+    fingerprint = config_hash(cfg)
+    if cfg.get("skip_done", False):
+        done = completed_run(cfg.results_dir, fingerprint)
+        if done is not None:
+            console.print(
+                f"skipped: {cfg.model.name} / {cfg.paradigm.name} seed {cfg.seed} already has a completed "
+                f"run with this config ({done['run_dir']}, test AUC {done['test_auc']:.4f})"
+            )
+            return {"status": "skipped", "run_id": done["run_id"], "run_dir": done["run_dir"]}
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     seed = int(cfg.seed)
@@ -119,7 +151,11 @@ def train_run(
     seed_everything(seed)
     paradigm = build_paradigm(cfg.paradigm)
     model = build_model(
-        OmegaConf.to_container(cfg.model, resolve=True), data.schema, int(cfg.embedding_dim), paradigm
+        OmegaConf.to_container(cfg.model, resolve=True),
+        data.schema,
+        int(cfg.embedding_dim),
+        paradigm,
+        seed=seed,
     )
     trainer = Trainer(cfg.trainer, device, seed, console=console)
 
@@ -140,6 +176,8 @@ def train_run(
         "run_dir": str(run_dir),
         "overrides": " ".join(overrides or []),
         "config": config_json,
+        "config_hash": fingerprint,
+        **provenance(),
     }
     checkpoint = run_dir / "checkpoint.pt" if cfg.get("save_checkpoint", True) else None
     console.print(

@@ -62,36 +62,48 @@ def print_analysis(summary: dict) -> None:
     )
     for column in (
         "embedding",
-        "inf. abundance",
+        "rows",
+        "width",
+        "IA",
         "eff. rank",
-        "condition",
         "comp. 98%",
-        "rank",
-        "IA field mean",
+        "cliff",
+        "IA fields",
     ):
         table.add_column(
             column, justify="left" if column == "embedding" else "right", no_wrap=column == "embedding"
         )
     for name, entry in summary["embeddings"].items():
         whole = entry["whole"]
-        condition = whole["condition_number"]
         table.add_row(
             name,
+            f"{entry['rows']:,}",
+            str(entry["width"]),
             f"{whole['information_abundance']:.2f}",
             f"{whole['effective_rank']:.2f}",
-            f"{condition:.3g}" if condition is not None and condition != float("inf") else "inf",
             str(whole["components_98"]),
-            str(whole["rank"]),
+            str(whole["collapse_cliff"]),
             f"{entry['field_mean']['information_abundance']:.2f}" if "field_mean" in entry else "-",
         )
     console.print(table)
+    console.print(
+        "IA: information abundance Σσ_k/σ_1; eff. rank: RankMe; comp. 98%: components holding 98% "
+        "of Σσ (σ: singular values of the centred matrix); cliff: normalised eigenvalues λ_k/λ_1 above "
+        "the float32 floor (D·eps32)², D when none; IA fields: mean over the fields"
+    )
     redundancy = summary.get("redundancy")
     if redundancy:
+
+        def show(key: str) -> str:
+            value = redundancy.get(key)
+            return "-" if value is None else f"{value:.4f}"
+
         console.print(
-            "redundancy of the first interaction's operands: "
-            f"mean |R| off-diagonal {redundancy['mean_abs']:.4f}, "
-            f"mean R^2 off-diagonal {redundancy['mean_sq']:.4f}, "
-            f"mean diagonal {redundancy['diagonal_mean']:.4f}"
+            f"redundancy of the first interaction's operands (pairing {redundancy['pairing']}), mean |R|: "
+            f"interacting {show('interacting_mean_abs')}, "
+            f"within-field {show('within_field_mean_abs')}, "
+            f"cross-field {show('cross_field_mean_abs')}, "
+            f"off-diagonal {show('offdiagonal_mean_abs')}"
         )
 
 
@@ -114,9 +126,17 @@ def plot_command(args: list[str]) -> None:
             "--field", default=None, help="one field's spectrum instead of all fields flattened"
         )
         parser.add_argument(
+            "--embedding",
+            action="append",
+            default=None,
+            metavar="NAME",
+            help="the embedding to draw: operand (the interaction operand, layers stacked; the "
+            "default), raw (E), or one layer (generated.0, ...); repeat to draw several",
+        )
+        parser.add_argument(
             "--all-layers",
             action="store_true",
-            help="every generator layer of multi-layer models (default: the first)",
+            help="also draw every generator layer of SFG runs on its own",
         )
     options = vars(parser.parse_args(rest))
     run_dirs, out = options.pop("run_dirs"), options.pop("out")
@@ -125,7 +145,8 @@ def plot_command(args: list[str]) -> None:
 
 
 PLOT_DESCRIPTIONS = {
-    "spectrum": "log10(s_k / s_1) of the embedding covariance against k, raw and generated, several runs.",
+    "spectrum": "log10(λ_k / λ_1), the normalised covariance eigenvalues of the interaction operand "
+    "(or --embedding raw) against k, several runs.",
     "redundancy": "Heatmap of the cross-correlation of the first interaction's operands, a panel per run.",
     "collapse": "Information abundance after every epoch (runs trained with trainer.track_collapse=true).",
 }
@@ -139,5 +160,6 @@ kinds:
 The format follows the extension of --out (.png or .svg); the written path is printed.
 examples:
   ge4rec plot spectrum outputs/RUN_DIS outputs/RUN_SFG --out spectrum.png
+  ge4rec plot spectrum outputs/RUN_DIS --embedding raw --embedding operand --out raw.png
   ge4rec plot redundancy outputs/RUN_SFG --out redundancy.svg
 """.format(**PLOT_DESCRIPTIONS)

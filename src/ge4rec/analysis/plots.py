@@ -18,8 +18,16 @@ from ge4rec.errors import Ge4recError
 
 FORMATS = (".png", ".svg")
 PLOTS = ("spectrum", "redundancy", "collapse")
-# singular values that are exactly 0 relative to s_1 (numerical rank deficiency) are drawn here
+# normalised eigenvalues lambda_k / lambda_1 below this (0 up to float64 rounding) are drawn here
 SPECTRUM_FLOOR = 1e-16
+OPERAND = "operand"
+# the blocks of the cross-correlation matrix in the redundancy titles (redundancy.BLOCKS)
+REDUNDANCY_BLOCKS = (
+    ("interacting", "interacting"),
+    ("within_field", "within-field"),
+    ("cross_field", "cross-field"),
+    ("offdiagonal", "off-diag"),
+)
 DPI = 100
 
 
@@ -111,10 +119,16 @@ def _datasets(runs: list[RunOutputs]) -> str:
     return ", ".join(dict.fromkeys(r.dataset for r in runs))
 
 
-def embedding_label(name: str) -> str:
-    """ "raw" -> raw E; "generated" -> generated Z; "generated.0" -> generated Z, layer 1."""
+def embedding_label(name: str, run: RunOutputs | None = None) -> str:
+    """ "raw" -> raw E; "operand" -> the interaction operand (E under DIS, Z under SFG, with the
+    number of stacked layers); "generated" -> generated Z; "generated.0" -> generated Z, layer 1."""
     if name == "raw":
         return "raw E"
+    if name == OPERAND:
+        layers = len((run.analysis.get("operand_layers") or []) if run else [])
+        symbol = "" if run is None else (" E" if run.paradigm == "disc" else " Z")
+        stacked = f", {layers} layers stacked" if layers > 1 else ""
+        return f"operand{symbol}{stacked}"
     layer = name.removeprefix("generated").lstrip(".")
     return f"generated Z, layer {int(layer) + 1}" if layer.isdigit() else "generated Z"
 
@@ -130,42 +144,75 @@ def _colors(count: int) -> list:
 
 
 def plot_spectrum(
-    run_dirs: list[str | Path], out: str | Path, field: str | None = None, all_layers: bool = False
+    run_dirs: list[str | Path],
+    out: str | Path,
+    field: str | None = None,
+    embedding: str | list[str] | None = None,
+    all_layers: bool = False,
 ) -> Path:
-    """log10(s_k / s_1) against k for each run's raw and (SFG) generated embedding, all fields
-    flattened or one field (`field`). Multi-layer generators: the first layer, or all of them."""
+    """The normalised covariance eigenvalues log10(lambda_k / lambda_1) against k, as the SFG paper
+    plots them, of each run's interaction operand (default), or of the embeddings named in
+    `embedding` ("operand", "raw", "generated.0", ...); all fields flattened or one field
+    (`field`). all_layers adds every generator layer on its own. A dashed line marks the float32
+    floor that the collapse cliff counts against."""
     path = _check_output(out)
     runs = load_runs(run_dirs)
     scope = field or "all"
+    wanted = [embedding] if isinstance(embedding, str) else list(embedding or [OPERAND])
     figure = _figure(6.4, 4.2)
     ax = figure.add_subplot()
     styles = ["-", "--", ":", "-."]
+    floors: dict[int, float] = {}
     for run, color in zip(runs, _colors(len(runs))):
-        spectra = run.frame("spectra").filter(pl.col("scope") == scope)
+        spectra = run.frame("spectra")
+        if "eigenvalue" not in spectra.columns:
+            raise Ge4recError(
+                f"'{run.dir}' was analysed by an older version (run `ge4rec analyze {run.dir}`)"
+            )
+        spectra = spectra.filter(pl.col("scope") == scope)
         if spectra.is_empty():
             known = run.frame("spectra")["scope"].unique(maintain_order=True).to_list()
             raise Ge4recError(f"'{run.dir}': no spectrum for field '{scope}' (fields: {', '.join(known)})")
-        embeddings = spectra["embedding"].unique(maintain_order=True).to_list()
-        generated = [e for e in embeddings if e != "raw"]
-        shown = [e for e in embeddings if e == "raw"] + (generated if all_layers else generated[:1])
-        for index, embedding in enumerate(shown):
-            values = spectra.filter(pl.col("embedding") == embedding).sort("k")
-            s = values["singular_value"].to_numpy()
-            relative = s / s[0] if s[0] > 0 else np.zeros_like(s)
+        recorded = spectra["embedding"].unique(maintain_order=True).to_list()
+        layers = [e for e in recorded if e.startswith("generated")] if all_layers else []
+        shown = list(dict.fromkeys([*wanted, *layers]))
+        missing = [e for e in shown if e not in recorded]
+        if missing:
+            raise Ge4recError(
+                f"'{run.dir}': no '{missing[0]}' spectrum for model '{run.model}' "
+                f"(recorded: {', '.join(recorded)}; choose with --embedding)"
+            )
+        for index, name in enumerate(shown):
+            values = spectra.filter(pl.col("embedding") == name).sort("k")
+            lam = values["eigenvalue"].to_numpy()
+            relative = lam / lam[0] if lam[0] > 0 else np.zeros_like(lam)
             y = np.log10(np.maximum(relative, SPECTRUM_FLOOR))
-            kind = embedding_label(embedding)
             ax.plot(
                 values["k"].to_numpy(),
                 y,
                 styles[index % len(styles)],
                 color=color,
                 linewidth=1.6,
-                label=f"{run.label}: {kind}",
+                label=f"{run.label}: {embedding_label(name, run)}",
             )
+            entry = (run.analysis.get("embeddings") or {}).get(name) or {}
+            if scope == "all" and entry.get("cliff_floor"):
+                floors[len(lam)] = float(entry["cliff_floor"])
+    for width, floor in sorted(floors.items()):
+        ax.axhline(np.log10(floor), color="0.4", linestyle="--", linewidth=0.8, alpha=0.7)
+        ax.annotate(
+            f"float32 floor, D={width}",
+            (0.99, np.log10(floor)),
+            xycoords=("axes fraction", "data"),
+            ha="right",
+            va="bottom",
+            fontsize=7,
+            color="0.3",
+        )
     where = "all fields flattened" if scope == "all" else f"field {scope}"
-    ax.set_title(f"Covariance spectrum of the embeddings\n{_datasets(runs)}, {where}", fontsize=11)
-    ax.set_xlabel("k (singular values, largest first)")
-    ax.set_ylabel("log10(s_k / s_1)")
+    ax.set_title(f"Normalised covariance spectrum\n{_datasets(runs)}, {where}", fontsize=11)
+    ax.set_xlabel("k (eigenvalues, largest first)")
+    ax.set_ylabel("log10(λ_k / λ_1)")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small")
     return _save(figure, path)
@@ -183,12 +230,12 @@ def _matrix(frame: pl.DataFrame) -> np.ndarray:
 
 def plot_redundancy(run_dirs: list[str | Path], out: str | Path) -> Path:
     """The cross-correlation matrix of the first interaction's operands in [-1, 1], one panel per
-    run, with field boundaries marked."""
+    run, with field boundaries marked and the mean |R| of each block in the title."""
     from matplotlib import colormaps
 
     path = _check_output(out)
     runs = load_runs(run_dirs)
-    # 40 colour steps of 0.05 across [-1, 1]; grey: undefined (a constant dimension)
+    # 40 colour steps of 0.05 across [-1, 1] (a constant dimension correlates 0)
     cmap = colormaps["RdBu_r"].resampled(40).with_extremes(bad="0.75")
     figure = _figure(4.2 * len(runs) + 0.9, 4.9)
     axes = figure.subplots(1, len(runs), squeeze=False)[0]
@@ -210,12 +257,14 @@ def plot_redundancy(run_dirs: list[str | Path], out: str | Path) -> Path:
                     ticks(centres, labels=fields, fontsize=6)
         ax.tick_params(axis="x", labelrotation=90)
         summary = run.analysis.get("redundancy") or {}
-        mean_abs, mean_sq = summary.get("mean_abs"), summary.get("mean_sq")
-        stats = (
-            f"\nmean |R| off-diag {mean_abs:.3f}, mean R² {mean_sq:.3f}"
-            if mean_abs is not None and mean_sq is not None
-            else ""
-        )
+        parts = [
+            f"{label} {summary[f'{block}_mean_abs']:.3f}"
+            for block, label in REDUNDANCY_BLOCKS
+            if summary.get(f"{block}_mean_abs") is not None
+        ]
+        stats = "".join(f"\n{', '.join(parts[i : i + 2])}" for i in range(0, len(parts), 2))
+        pairing = f" (pairing {summary['pairing']})" if summary.get("pairing") else ""
+        stats = f"\nmean |R| by block{pairing}:{stats}" if parts else ""
         ax.set_title(f"{run.label}{stats}", fontsize=9)
         ax.set_xlabel("operand B dimension (by field)", fontsize=8)
         ax.set_ylabel("operand A dimension (by field)", fontsize=8)
@@ -237,11 +286,14 @@ def plot_collapse(run_dirs: list[str | Path], out: str | Path) -> Path:
     ax = figure.add_subplot()
     for run, color in zip(runs, _colors(len(runs))):
         history = run.metrics.get("history") or []
-        if not any("ia_raw" in h for h in history):
+        if not any("information_abundance_raw" in h for h in history):
             raise Ge4recError(
                 f"'{run.dir}' has no per-epoch collapse record (train with trainer.track_collapse=true)"
             )
-        for key, style, kind in (("ia_raw", "-o", "raw E"), ("ia_generated", "--s", "generated Z")):
+        for key, style, kind in (
+            ("information_abundance_raw", "-o", "raw E"),
+            ("information_abundance_operand", "--s", embedding_label(OPERAND, run)),
+        ):
             points = [(h["epoch"], h[key]) for h in history if h.get(key) is not None]
             if points:
                 epochs, values = zip(*points)
@@ -262,7 +314,7 @@ def plot_collapse(run_dirs: list[str | Path], out: str | Path) -> Path:
     )
     ax.set_xlabel("epoch")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_ylabel("information abundance (sum s_k / s_1)")
+    ax.set_ylabel("information abundance (Σ σ_k / σ_1)")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small")
     return _save(figure, path)

@@ -1,12 +1,24 @@
-"""The analysis of a trained model on held-out rows: collapse of the raw (and generated) embeddings
-and redundancy between the operands of its first interaction, stored with the run.
+"""The analysis of a trained model on held-out rows (SFG_METHOD §5): collapse of the raw embedding
+E and of the interaction operand, and redundancy between the two operands of its first
+interaction, stored with the run.
+
+Analysed embeddings (the "embedding" column of the files below):
+- "raw": E [n, F*d];
+- "operand": what enters the interaction, in both paradigms: the recorded "generated" tensor, or
+  for models with several interaction layers (cross networks, CIN) every layer's "generated.k"
+  stacked along the sample axis, [L*n, F*d], as the paper does. Under DIS the generator is the
+  identity, so this is E (repeated once per layer);
+- "generated" / "generated.0", "generated.1", ...: under a generative paradigm, each layer's
+  generated operand on its own.
 
 Files written to RUN_DIR/analysis/:
-- spectra.parquet     embedding, scope ("all" or a field name), field (-1 for all), k, singular_value
-- measures.parquet    embedding, scope, field, information_abundance, effective_rank,
-                      condition_number, components_98, rank
+- spectra.parquet     embedding, scope ("all" or a field name), field (-1 for all), k,
+                      eigenvalue (lambda_k of the covariance, the spectrum the paper plots),
+                      singular_value (sigma_k = sqrt(rows * lambda_k) of the centred matrix)
+- measures.parquet    embedding, scope, field, rows, width, information_abundance,
+                      effective_rank, components_98 (on singular values), collapse_cliff
 - redundancy.parquet  i, j, field_i, field_j, r (the cross-correlation matrix, long format)
-metrics.json gets an "analysis" block; the results row gets the flat scalars (`scalars`).
+metrics.json gets an "analysis" block; the results row gets the flat scalars (SCALAR_COLUMNS).
 """
 
 from __future__ import annotations
@@ -23,21 +35,66 @@ from typing import Any
 import polars as pl
 import torch
 
-from ge4rec.analysis.redundancy import constant_columns, cross_correlation, redundancy_summary
-from ge4rec.analysis.spectrum import MEASURES, covariance_spectrum, field_spectra, spectrum_measures
+from ge4rec.analysis.redundancy import (
+    DEFAULT_PAIRING,
+    constant_columns,
+    cross_correlation,
+    redundancy_decomposition,
+)
+from ge4rec.analysis.spectrum import (
+    INTEGER_MEASURES,
+    MEASURES,
+    cliff_floor,
+    covariance_spectrum,
+    field_spectra,
+    singular_values_from_eigenvalues,
+    spectrum_measures,
+)
 from ge4rec.data.batches import SplitTensors
 from ge4rec.errors import ConfigError, Ge4recError
 from ge4rec.models.base import CTRModel
 
 SPLITS = ("train", "valid", "test")
 ANALYSIS_FOLDER = "analysis"
-# short names of the measures in the flat scalars (results-row columns)
-SHORT = {
-    "information_abundance": "ia",
-    "effective_rank": "erank",
-    "condition_number": "condition",
-    "components_98": "components98",
+OPERAND = "operand"
+
+# every flat scalar of an analysis (metrics.json -> analysis.scalars and the results-row columns),
+# with a one-line description; null where a run has no such embedding or operands
+SCALAR_COLUMNS: dict[str, str] = {
+    "information_abundance_raw": "information abundance sum(sigma_k)/sigma_1 of the raw embedding E "
+    "[n, F*d] (singular values of the centred matrix)",
+    "effective_rank_raw": "effective rank (RankMe) exp(-sum p_k log p_k), p_k = sigma_k/sum(sigma), of E",
+    "collapse_cliff_raw": "leading normalised eigenvalues lambda_k/lambda_1 of E's covariance above the "
+    "float32 floor (D*eps32)^2; D = F*d when there is no cliff",
+    "information_abundance_raw_field_mean": "information abundance of each field's [n, d] block of E, "
+    "averaged over the fields",
+    "information_abundance_operand": "information abundance of the interaction operand (E under DIS, "
+    "generated Z under SFG; layers stacked along the samples, [L*n, F*d])",
+    "effective_rank_operand": "effective rank (RankMe) of the interaction operand",
+    "collapse_cliff_operand": "leading normalised eigenvalues of the interaction operand's covariance "
+    "above the float32 floor (D*eps32)^2; D when there is no cliff",
+    "information_abundance_operand_field_mean": "information abundance of each field's block of the "
+    "interaction operand, averaged over the fields",
+    "redundancy_interacting_mean_abs": "mean |R| over the entries of the operands' cross-correlation "
+    "that the interaction multiplies (the model's operand_pairing)",
+    "redundancy_within_field_mean_abs": "mean |R| over the within-field d x d blocks, main diagonal "
+    "R[c,c] excluded",
+    "redundancy_cross_field_mean_abs": "mean |R| over the cross-field blocks (field_i != field_j)",
+    "redundancy_offdiagonal_mean_abs": "mean |R| over every off-diagonal entry (c != c')",
+    "analysis_split": "the split the analysis sampled its rows from",
+    "analysis_rows": "held-out rows n the analysis used (the stacked operand has L*n rows)",
+    "analysis_seconds": "seconds the analysis took",
 }
+_INTEGER_SCALARS = ("collapse_cliff_raw", "collapse_cliff_operand", "analysis_rows")
+_STRING_SCALARS = ("analysis_split",)
+
+
+def scalar_schema() -> dict[str, pl.DataType]:
+    """The results-store type of every column in SCALAR_COLUMNS."""
+    return {
+        name: pl.Int64 if name in _INTEGER_SCALARS else pl.String if name in _STRING_SCALARS else pl.Float64
+        for name in SCALAR_COLUMNS
+    }
 
 
 @dataclass
@@ -75,14 +132,43 @@ def capture(
     return {name: torch.cat(tensors) for name, tensors in parts.items()}
 
 
+def operand_layers(captured: dict[str, torch.Tensor]) -> list[str]:
+    """The recorded interaction operands in layer order: ["generated"], or ["generated.0",
+    "generated.1", ...] for models with several interaction layers; [] when none is recorded."""
+    if "generated" in captured:
+        return ["generated"]
+    layers = [k for k in captured if k.startswith("generated.") and k.split(".", 1)[1].isdigit()]
+    return sorted(layers, key=lambda k: int(k.split(".", 1)[1]))
+
+
+def stacked_operand(captured: dict[str, torch.Tensor]) -> torch.Tensor | None:
+    """The interaction operand of every layer, flattened and stacked along the sample axis:
+    [L*n, width] (layer 0's n rows first), or None when the model records none."""
+    layers = operand_layers(captured)
+    if not layers:
+        return None
+    return torch.cat([captured[k].reshape(captured[k].shape[0], -1) for k in layers], dim=0)
+
+
 def embedding_names(model: CTRModel, captured: dict[str, torch.Tensor]) -> list[str]:
-    """The embeddings to analyse: "raw", and under a generative paradigm every generator layer
-    ("generated" or "generated.0", "generated.1", ... in layer order)."""
+    """The embeddings to analyse: "raw", "operand" (in both paradigms, when the model records an
+    operand), and under a generative paradigm every generator layer on its own."""
     names = ["raw"] if "raw" in captured else []
-    if model.paradigm.generative:
-        layers = [k for k in captured if k == "generated" or k.startswith("generated.")]
-        names += sorted(layers, key=lambda k: -1 if k == "generated" else int(k.split(".", 1)[1]))
+    layers = operand_layers(captured)
+    if layers:
+        names.append(OPERAND)
+        if model.paradigm.generative:
+            names += layers
     return names
+
+
+def analysed_tensors(model: CTRModel, captured: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """{name: [rows, width]} for every name in `embedding_names` ("operand" stacked)."""
+    out: dict[str, torch.Tensor] = {}
+    for name in embedding_names(model, captured):
+        tensor = stacked_operand(captured) if name == OPERAND else captured[name]
+        out[name] = tensor.reshape(tensor.shape[0], -1)
+    return out
 
 
 def _fields_view(tensor: torch.Tensor, num_fields: int, dim: int) -> torch.Tensor | None:
@@ -101,7 +187,7 @@ def _measure_dict(measures: dict[str, torch.Tensor], index: int | None = None) -
     out: dict[str, float | int] = {}
     for name in MEASURES:
         value = measures[name] if index is None else measures[name][index]
-        out[name] = int(value) if name in ("components_98", "rank") else float(value)
+        out[name] = int(value) if name in INTEGER_MEASURES else float(value)
     return out
 
 
@@ -124,51 +210,49 @@ def analyze_model(
     tensors: dict[str, torch.Tensor] = {}
 
     def add(
-        embedding: str, scope: str, index: int, spectrum: torch.Tensor, measures: dict[str, float]
+        embedding: str, scope: str, index: int, rows: int, eigenvalues: torch.Tensor, measures: dict
     ) -> None:
-        size = spectrum.numel()
+        size = eigenvalues.numel()
         spectra_rows["embedding"] += [embedding] * size
         spectra_rows["scope"] += [scope] * size
         spectra_rows["field"] += [index] * size
         spectra_rows["k"] += list(range(1, size + 1))
-        spectra_rows["singular_value"] += spectrum.cpu().tolist()
-        for key, value in (("embedding", embedding), ("scope", scope), ("field", index), *measures.items()):
+        spectra_rows["eigenvalue"] += eigenvalues.cpu().tolist()
+        spectra_rows["singular_value"] += singular_values_from_eigenvalues(eigenvalues, rows).cpu().tolist()
+        row = (("embedding", embedding), ("scope", scope), ("field", index), ("rows", rows), ("width", size))
+        for key, value in (*row, *measures.items()):
             measure_rows[key].append(value)
 
-    analysed = embedding_names(model, captured)
-    for embedding in analysed:
-        tensor = captured[embedding]
-        flat = tensor.reshape(tensor.shape[0], -1)
-        whole_spectrum = covariance_spectrum(flat)
-        whole = _measure_dict(spectrum_measures(whole_spectrum, samples=flat.shape[0]))
-        tensors[f"spectrum/{embedding}"] = whole_spectrum
-        add(embedding, "all", -1, whole_spectrum, whole)
-        entry: dict[str, Any] = {"whole": whole}
-        per_field = _fields_view(tensor, num_fields, dim)
+    for embedding, flat in analysed_tensors(model, captured).items():
+        rows = flat.shape[0]
+        eigenvalues = covariance_spectrum(flat)
+        whole = _measure_dict(spectrum_measures(eigenvalues))
+        tensors[f"spectrum/{embedding}"] = eigenvalues
+        add(embedding, "all", -1, rows, eigenvalues, whole)
+        entry: dict[str, Any] = {
+            "rows": rows,
+            "width": flat.shape[1],
+            "cliff_floor": cliff_floor(flat.shape[1]),
+            "whole": whole,
+        }
+        per_field = _fields_view(flat, num_fields, dim)
         if per_field is not None:
             spectra = field_spectra(per_field)
-            measures = spectrum_measures(spectra, samples=per_field.shape[0])
+            measures = spectrum_measures(spectra)
             fields = {names[i]: _measure_dict(measures, i) for i in range(num_fields)}
             for i in range(num_fields):
-                add(embedding, names[i], i, spectra[i], fields[names[i]])
+                add(embedding, names[i], i, rows, spectra[i], fields[names[i]])
             entry["field_mean"] = {k: float(measures[k].to(torch.float64).mean()) for k in MEASURES}
             entry["fields"] = fields
         embeddings[embedding] = entry
 
-    generated = [n for n in analysed if n != "raw"]
-    primary = generated[0] if generated else None
-    for role, embedding in (("raw", "raw" if "raw" in embeddings else None), ("generated", primary)):
-        entry = embeddings.get(embedding) if embedding else None
-        for measure, short in SHORT.items():
-            scalars[f"{short}_{role}"] = entry["whole"][measure] if entry else None
-        for measure in ("information_abundance", "effective_rank"):
-            mean = entry.get("field_mean", {}).get(measure) if entry else None
-            scalars[f"{SHORT[measure]}_{role}_field_mean"] = mean
-    scalars["ia_generated_layer_mean"] = (
-        sum(embeddings[n]["whole"]["information_abundance"] for n in generated) / len(generated)
-        if generated
-        else None
-    )
+    for role in ("raw", OPERAND):
+        entry = embeddings.get(role)
+        scalars[f"information_abundance_{role}"] = entry["whole"]["information_abundance"] if entry else None
+        scalars[f"effective_rank_{role}"] = entry["whole"]["effective_rank"] if entry else None
+        scalars[f"collapse_cliff_{role}"] = entry["whole"]["collapse_cliff"] if entry else None
+        mean = entry.get("field_mean", {}).get("information_abundance") if entry else None
+        scalars[f"information_abundance_{role}_field_mean"] = mean
 
     redundancy_frame, redundancy = None, None
     if "operand_a" in captured and "operand_b" in captured:
@@ -176,13 +260,15 @@ def analyze_model(
         b = captured["operand_b"].reshape(len(sample), -1)
         matrix = cross_correlation(a, b)
         tensors["redundancy"] = matrix
-        redundancy = redundancy_summary(matrix)
-        redundancy.update(
-            width_a=a.shape[1],
-            width_b=b.shape[1],
-            constant_a=int(constant_columns(a).sum()),
-            constant_b=int(constant_columns(b).sum()),
-        )
+        pairing = str(getattr(model, "operand_pairing", DEFAULT_PAIRING))
+        redundancy = {
+            "pairing": pairing,
+            **redundancy_decomposition(matrix, num_fields, dim, pairing),
+            "width_a": a.shape[1],
+            "width_b": b.shape[1],
+            "constant_a": int(constant_columns(a).sum()),
+            "constant_b": int(constant_columns(b).sum()),
+        }
         rows_a, cols_b = matrix.shape
         i = torch.arange(rows_a).repeat_interleave(cols_b)
         j = torch.arange(cols_b).repeat(rows_a)
@@ -195,7 +281,8 @@ def analyze_model(
                 "r": matrix.reshape(-1).cpu().numpy(),
             }
         )
-    for key in ("mean_abs", "mean_sq", "diagonal_mean"):
+    for block in ("interacting", "within_field", "cross_field", "offdiagonal"):
+        key = f"{block}_mean_abs"
         scalars[f"redundancy_{key}"] = redundancy[key] if redundancy else None
 
     summary = {
@@ -203,8 +290,8 @@ def analyze_model(
         "fields": names,
         "num_fields": num_fields,
         "embedding_dim": dim,
+        "operand_layers": operand_layers(captured),
         "embeddings": embeddings,
-        "primary_generated": primary,
         "redundancy": redundancy,
     }
     spectra_frame = pl.DataFrame(
@@ -214,6 +301,7 @@ def analyze_model(
             "scope": pl.String,
             "field": pl.Int64,
             "k": pl.Int64,
+            "eigenvalue": pl.Float64,
             "singular_value": pl.Float64,
         },
     )
@@ -221,7 +309,9 @@ def analyze_model(
         "embedding": pl.String,
         "scope": pl.String,
         "field": pl.Int64,
-        **{m: (pl.Int64 if m in ("components_98", "rank") else pl.Float64) for m in MEASURES},
+        "rows": pl.Int64,
+        "width": pl.Int64,
+        **{m: (pl.Int64 if m in INTEGER_MEASURES else pl.Float64) for m in MEASURES},
     }
     measures_frame = pl.DataFrame(measure_rows, schema=measure_schema)
     return Analysis(summary, scalars, spectra_frame, measures_frame, redundancy_frame, tensors)
@@ -231,7 +321,7 @@ def analyze_model(
 
 
 def json_safe(value: Any) -> Any:
-    """Non-finite floats become null (JSON has no inf/NaN): a null condition number is infinite."""
+    """Non-finite floats become null (JSON has no inf/NaN)."""
     if isinstance(value, float):
         return _finite(value)
     if isinstance(value, dict):
@@ -297,21 +387,21 @@ def run_analysis(
 
 
 def collapse_tracker(split: SplitTensors, rows: int | None, seed: int, batch_size: int, device: torch.device):
-    """A per-epoch callback for Trainer.fit: information abundance and effective rank of the raw
-    and (first) generated embedding on a fixed sample, as history columns."""
+    """A per-epoch callback for Trainer.fit: information abundance and effective rank (on singular
+    values, as in the final analysis) of the raw embedding and of the interaction operand on a
+    fixed sample, as history columns information_abundance_{raw,operand}, effective_rank_{...}."""
     sample = sample_split(split, rows, seed).to(device)
 
     def track(model: CTRModel) -> dict[str, float]:
         captured = capture(model, sample, batch_size, device)
-        names = embedding_names(model, captured)
         out: dict[str, float] = {}
-        for role, name in (("raw", "raw"), ("generated", next((n for n in names if n != "raw"), None))):
-            if name is None or name not in names:
+        for role in ("raw", OPERAND):
+            flat = captured.get("raw") if role == "raw" else stacked_operand(captured)
+            if flat is None:
                 continue
-            flat = captured[name].reshape(len(sample), -1)
-            measures = spectrum_measures(covariance_spectrum(flat), samples=flat.shape[0])
-            out[f"ia_{role}"] = float(measures["information_abundance"])
-            out[f"erank_{role}"] = float(measures["effective_rank"])
+            measures = spectrum_measures(covariance_spectrum(flat.reshape(flat.shape[0], -1)))
+            out[f"information_abundance_{role}"] = float(measures["information_abundance"])
+            out[f"effective_rank_{role}"] = float(measures["effective_rank"])
         return out
 
     return track

@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ge4rec.data import sources as src
 from ge4rec.data.batches import SplitTensors
+from ge4rec.data.derive import apply_derive, parse_derive
 from ge4rec.data.spec import (
     CATEGORICAL,
     FIRST_VALUE_ID,
@@ -59,6 +60,9 @@ def load_dataset(cfg: DictConfig, cache_root: str | os.PathLike) -> PreparedData
     spec_dict = {
         k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k not in _NOT_IN_CACHE_KEY
     }
+    derivations = parse_derive(_plain(cfg.get("derive")))  # a bad entry fails before any file is read
+    if not derivations:  # an empty `derive` leaves the cache key as it was before the option existed
+        spec_dict.pop("derive", None)
     kind = cfg.get("kind", "files")
     if kind == "synthetic":
         from ge4rec.data.synthetic import generate
@@ -114,6 +118,12 @@ def _build(cfg: DictConfig, name: str, frames_fn, entry: Path, described: dict) 
         paths = {s: Path(described.get(s, s)).name for s in src.SPLITS}
         columns = {s: _columns(frames[s], paths[s]) for s in src.SPLITS}
         label = _find_label(cfg, columns["train"], paths["train"])
+        derivations = parse_derive(_plain(cfg.get("derive")))
+        if derivations:  # derived columns: the same expressions on every split, before fitting
+            frames = {
+                s: apply_derive(frames[s], derivations, columns[s], label, paths[s]) for s in src.SPLITS
+            }
+            columns = {s: _columns(frames[s], paths[s]) for s in src.SPLITS}
         specs = _field_specs(cfg, frames["train"], columns["train"], label, paths["train"])
         for split in ("valid", "test"):
             for needed in [label] + [f.name for f in specs]:
@@ -256,10 +266,16 @@ def _infer_types(
 def _collect(lf: pl.LazyFrame, file: str) -> pl.DataFrame:
     try:
         return lf.collect(engine="streaming")
-    except (DataError, ConfigError):
-        raise
+    except (DataError, ConfigError) as exc:
+        raise _own_error(exc) from None
     except Exception as exc:
         raise DataError(f"{file}: {src._first_line(exc)}") from None
+
+
+def _own_error(exc: DataError | ConfigError) -> DataError | ConfigError:
+    """Our error raised inside a polars query (a dataset.derive check): polars appends the
+    expression it failed in on further lines; keep our one line."""
+    return type(exc)(src._first_line(exc))
 
 
 def _as_text(name: str) -> pl.Expr:
@@ -329,6 +345,8 @@ def _fit(train: pl.LazyFrame, specs: list[FieldSpec], cfg: DictConfig, file: str
             )
     try:
         results = iter(pl.collect_all(queries, engine="streaming"))
+    except (DataError, ConfigError) as exc:  # raised inside the query (dataset.derive checks)
+        raise _own_error(exc) from None
     except Exception as exc:
         raise DataError(f"{file}: {src._first_line(exc)}") from None
     for spec in specs:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+from omegaconf import OmegaConf
 
 from ge4rec.errors import DataError
 
@@ -42,7 +44,7 @@ def resolve_sources(cfg, name: str) -> list[Source]:
         )
     folder = Path(os.path.expanduser(str(cfg.path)))
     if not folder.is_dir():
-        raise DataError(f"dataset '{name}': folder {folder} not found (set dataset.path=DIR)")
+        raise DataError(f"dataset '{name}': folder {folder} not found ({_how_to_set_path(cfg)})")
     sources = []
     for split in SPLITS:
         stem = str(cfg.get(split) or split)
@@ -57,6 +59,29 @@ def resolve_sources(cfg, name: str) -> list[Source]:
             )
         sources.append(Source(split, found[0], _format_of(found[0], cfg.get("format", "auto"), name)))
     return sources
+
+
+def _how_to_set_path(cfg) -> str:
+    """How to point a data set at its folder, naming the environment variable its default reads.
+
+    `path: ${oc.env:GE4REC_DATA,"~/data"}/Criteo_x1` gives
+    "set dataset.path=DIR, or GE4REC_DATA=DIR to read DIR/Criteo_x1".
+    """
+    hint = "set dataset.path=DIR"
+    try:
+        raw = OmegaConf.to_container(cfg, resolve=False).get("path") if OmegaConf.is_config(cfg) else None
+    except Exception:  # an unresolvable sibling key: the plain hint will do
+        raw = None
+    if not isinstance(raw, str):
+        return hint
+    for match in re.finditer(r"\$\{oc\.env:\s*([A-Za-z_][A-Za-z0-9_]*)[^${}]*\}", raw):
+        var = match.group(1)
+        rest = raw.replace(match.group(0), "DIR")
+        if rest == "DIR":
+            return f"{hint}, or the environment variable {var}=DIR"
+        if "${" not in rest:
+            return f"{hint}, or {var}=DIR to read {rest}"
+    return hint
 
 
 def _format_of(path: Path, fmt: str, name: str) -> str:

@@ -36,6 +36,10 @@ COLUMNS: dict[str, pl.DataType] = {
     "run_dir": pl.String,
     "overrides": pl.String,
     "config": pl.String,
+    "config_hash": pl.String,
+    "ge4rec_version": pl.String,
+    "git_commit": pl.String,
+    "torch_version": pl.String,
 }
 
 
