@@ -24,7 +24,7 @@ from conftest import TINY, run_cli
 PAPER_MODELS = ("fm", "fmfm", "crossnet", "deepfm", "ipnn", "xdeepfm", "dcnv2")  # the paper's seven
 CELL_MODELS = (*PAPER_MODELS, "fwfm")
 
-# SFG_METHOD.md section 4: the data set protocol ...
+# the SFG paper (Yin et al., arXiv 2512.14041): the data set protocol ...
 PROTOCOL = {
     "criteo_x1": {"embedding_dim": 10, "batch_size": 4096, "seed": 2021, "monitor": "auc"},
     "avazu_x4": {"embedding_dim": 16, "batch_size": 10000, "seed": 2019, "monitor": "auc-logloss"},
@@ -121,7 +121,7 @@ CELLS = {
         "model": {"num_cross_layers": 5, "variant": "reference"},
     },
 }
-# the SFG_METHOD.md section 4 training protocol, which the cells take from trainer/default.yaml
+# the the SFG paper (Yin et al., arXiv 2512.14041) training protocol, which the cells take from trainer/default.yaml
 TRAINER = {
     "lr": 1e-3,
     "grad_clip_norm": 10.0,

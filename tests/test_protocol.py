@@ -11,13 +11,13 @@ import math
 
 import pytest
 import torch
+from test_model_zoo import DIM, DISC, SFG, shipped_config, tiny_batch, tiny_schema
 from torch import nn
 
 from ge4rec.models import build_model, get_model_class, model_names
 from ge4rec.paradigms import Generator, build_paradigm
 from ge4rec.run import train_run
 from ge4rec.train.loop import Trainer, regularized_parameters
-from test_model_zoo import DIM, DISC, SFG, shipped_config, tiny_batch, tiny_schema
 
 from conftest import TINY, compose_config
 
@@ -34,7 +34,9 @@ def one_thread():
 
 def build(name: str, paradigm: dict, seed: int = 11, dim: int = DIM, **options):
     torch.manual_seed(seed)
-    return build_model({**shipped_config(name), **options}, tiny_schema(), dim, build_paradigm(paradigm), seed=seed)
+    return build_model(
+        {**shipped_config(name), **options}, tiny_schema(), dim, build_paradigm(paradigm), seed=seed
+    )
 
 
 def generator_parameter_names(model) -> set[str]:
@@ -160,7 +162,8 @@ def test_learned_generator_changes_the_run(tmp_path):
 
 def trainer(embedding: float, net: float) -> Trainer:
     cfg = compose_config(
-        [f"trainer.embedding_regularizer={embedding}", f"trainer.net_regularizer={net}"], __import__("pathlib").Path(".")
+        [f"trainer.embedding_regularizer={embedding}", f"trainer.net_regularizer={net}"],
+        __import__("pathlib").Path("."),
     )
     return Trainer(cfg.trainer, torch.device("cpu"), seed=0)
 

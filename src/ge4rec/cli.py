@@ -226,7 +226,10 @@ def _train_task(cfg) -> None:
 def run_hydra(args: list[str]) -> None:
     import hydra
 
+    from ge4rec import sweeps
+
     _FAILED.clear()
+    sweeps.LAST_SUMMARY = None
     task = hydra.main(version_base="1.3", config_path=config_dir(), config_name="train")(_train_task)
     saved = sys.argv
     sys.argv = ["ge4rec train", *args]
@@ -234,7 +237,10 @@ def run_hydra(args: list[str]) -> None:
         task()
     finally:
         sys.argv = saved
-    if _FAILED:
+    # a multirun's outcome is read from the results store by the sweep summary (so failures in any
+    # launcher's worker processes count); a single run's from this process
+    summary = sweeps.LAST_SUMMARY
+    if _FAILED or (summary is not None and summary.get("status") != "ok"):
         sys.exit(1)
 
 

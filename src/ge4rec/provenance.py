@@ -36,4 +36,8 @@ def git_commit() -> str | None:
 
 
 def provenance() -> dict[str, str | None]:
-    return {"ge4rec_version": ge4rec.__version__, "git_commit": git_commit(), "torch_version": torch.__version__}
+    return {
+        "ge4rec_version": ge4rec.__version__,
+        "git_commit": git_commit(),
+        "torch_version": torch.__version__,
+    }

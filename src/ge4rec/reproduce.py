@@ -196,7 +196,12 @@ def _run_job(args: tuple[Job, str, str]) -> dict[str, Any]:
             cfg, Path(runs_dir) / job.name, overrides, console=Console(file=io.StringIO(), width=200)
         )
     except TrainingFailed as exc:
-        return {"job": job.name, "status": "failed", "error": str(exc), "seconds": time.perf_counter() - start}
+        return {
+            "job": job.name,
+            "status": "failed",
+            "error": str(exc),
+            "seconds": time.perf_counter() - start,
+        }
     except Ge4recError as exc:
         return {"job": job.name, "status": "error", "error": str(exc), "seconds": time.perf_counter() - start}
     except Exception as exc:  # a bug in one job must not stop the sweep; it is reported at the end
@@ -214,8 +219,14 @@ def _run_job(args: tuple[Job, str, str]) -> dict[str, Any]:
 def run_plan(plan: Plan, jobs: int, threads: int | None = None) -> list[dict[str, Any]]:
     """Run every job of the plan in `jobs` worker processes, with a progress bar over the sweep."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-    from rich.progress import TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     console = Console(stderr=True)
     cores = os.cpu_count() or 1
@@ -245,6 +256,13 @@ def run_plan(plan: Plan, jobs: int, threads: int | None = None) -> list[dict[str
             counts[key] += 1
             if key == "failed":
                 progress.console.print(f"[red]failed[/red] {outcome['job']}: {outcome.get('error')}")
+            elif not console.is_terminal:  # a log file gets one line per job instead of a live bar
+                auc = outcome.get("test_auc")
+                progress.console.print(
+                    f"{len(outcomes)}/{len(payload)} {outcome['status']} {outcome['job']}"
+                    + (f" test AUC {auc:.4f}" if auc is not None else "")
+                    + f" ({outcome['seconds']:.0f}s)"
+                )
             progress.update(
                 task,
                 advance=1,
@@ -266,17 +284,29 @@ def reproduce_command(args: list[str]) -> None:
         prog="ge4rec reproduce",
         description="Run the SFG paper's experiments and write the page with its tables.",
     )
-    parser.add_argument("target", choices=("small", "paper"), help="small: built-in + MovieLens 100K; paper: Criteo_x1 + Avazu_x4")
+    parser.add_argument(
+        "target",
+        choices=("small", "paper"),
+        help="small: built-in + MovieLens 100K; paper: Criteo_x1 + Avazu_x4",
+    )
     parser.add_argument("--data", default=None, help="paper: the folder holding Criteo_x1/ and Avazu_x4/")
     parser.add_argument("--seeds", type=int, default=None, help="seeds per cell (small: 5, paper: 5)")
-    parser.add_argument("--ablation-seeds", type=int, default=3, help="seeds per ablation variant (default 3)")
+    parser.add_argument(
+        "--ablation-seeds", type=int, default=3, help="seeds per ablation variant (default 3)"
+    )
     parser.add_argument("--no-ablations", action="store_true", help="the main table only")
-    parser.add_argument("--jobs", type=int, default=None, help="parallel worker processes (default: min(2, cores))")
-    parser.add_argument("--results", default=None, help="the results store (default: results/reproduce_<target>)")
+    parser.add_argument(
+        "--jobs", type=int, default=None, help="parallel worker processes (default: min(2, cores))"
+    )
+    parser.add_argument(
+        "--results", default=None, help="the results store (default: results/reproduce_<target>)"
+    )
     parser.add_argument("--runs", default=None, help="run folders (default: runs/reproduce_<target>)")
     parser.add_argument("--out", default=None, help="the page (default: docs/results/paper_<target>.md)")
     parser.add_argument("--dry-run", action="store_true", help="list the jobs and exit")
-    parser.add_argument("--report-only", action="store_true", help="write the page from the store, train nothing")
+    parser.add_argument(
+        "--report-only", action="store_true", help="write the page from the store, train nothing"
+    )
     options = parser.parse_args(args)
     seeds = options.seeds or 5
     if seeds < 1 or options.ablation_seeds < 1:
@@ -290,8 +320,12 @@ def reproduce_command(args: list[str]) -> None:
         plan = small_plan(seeds, options.ablation_seeds, results, runs, not options.no_ablations)
     else:
         if not options.data:
-            raise Ge4recError("reproduce paper: --data DIR is required (the folder holding Criteo_x1/ and Avazu_x4/)")
-        plan = paper_plan(Path(os.path.expanduser(options.data)), seeds, results, runs, not options.no_ablations)
+            raise Ge4recError(
+                "reproduce paper: --data DIR is required (the folder holding Criteo_x1/ and Avazu_x4/)"
+            )
+        plan = paper_plan(
+            Path(os.path.expanduser(options.data)), seeds, results, runs, not options.no_ablations
+        )
     if options.dry_run:
         for job in plan.jobs:
             print(f"{job.name}: ge4rec train {' '.join(job.overrides)} results_dir={results}")

@@ -1,4 +1,4 @@
-"""Dimensional collapse and redundancy of a model's embeddings (SFG_METHOD §5), and their plots."""
+"""Dimensional collapse and redundancy of a model's embeddings (as in the SFG paper), and their plots."""
 
 from ge4rec.analysis.redundancy import (
     block_masks,

@@ -1,5 +1,5 @@
 """Redundancy between the two operands of an interaction: their Pearson cross-correlation matrix,
-read by blocks (SFG_METHOD §5).
+read by blocks (as in the SFG paper).
 
 R = Â^T B̂ / (n - 1) for the column-standardised operands A [n, Da] and B [n, Db]; R[c, c'] is the
 correlation of dimension c of A with dimension c' of B. With both operands laid out by field

@@ -1,4 +1,4 @@
-"""The analysis of a trained model on held-out rows (SFG_METHOD §5): collapse of the raw embedding
+"""The analysis of a trained model on held-out rows (as in the SFG paper): collapse of the raw embedding
 E and of the interaction operand, and redundancy between the two operands of its first
 interaction, stored with the run.
 

@@ -14,7 +14,7 @@ class WideDeep(CTRModel):
 
     Discriminative only. The wide part is linear in the features (its hand-crafted cross-product
     columns are data preparation, outside the model) and the deep part is an MLP over the raw
-    embeddings, the branch SFG keeps raw in every model (SFG_METHOD section 3). No operand of an
+    embeddings, the branch SFG keeps raw in every model (as in the SFG paper). No operand of an
     explicit embedding interaction is left for a generator, so paradigm=sfg is refused rather
     than silently training the discriminative model twice.
     """

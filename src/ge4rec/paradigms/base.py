@@ -68,7 +68,9 @@ class Paradigm:
         except (TypeError, ValueError):
             dropout = -1.0
         if not 0.0 <= dropout < 1.0:
-            raise ConfigError(f"paradigm.cross_dropout: {cfg.get('cross_dropout')!r} (expected a number in [0, 1))")
+            raise ConfigError(
+                f"paradigm.cross_dropout: {cfg.get('cross_dropout')!r} (expected a number in [0, 1))"
+            )
         self._cross_dropout = dropout
 
     @property

@@ -1,6 +1,6 @@
 """Generators: maps from the raw field embeddings V [B, F, d] to the operand Z [B, F, d].
 
-Every learned generator follows one recipe (SFG_METHOD.md, section 2):
+Every learned generator follows one recipe (the SFG paper, arXiv 2512.14041):
 
     H = transform(V)                  the generator kind (below), pre-activation, [B, F, d]
     Z = gamma * act(H)  [+ V]         fixed scale gamma, activation, optional residual

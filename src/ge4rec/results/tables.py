@@ -70,7 +70,7 @@ __all__ = [
 
 ALPHA = 0.05  # a paired test below this marks the change as significant (†)
 
-# the paper's reference test AUCs, DIS -> SFG (docs: SFG_METHOD.md, section 6)
+# the paper's reference test AUCs, DIS -> SFG (the SFG paper's plotting scripts)
 REFERENCE_AUC: dict[tuple[str, str], tuple[float, float]] = {
     ("avazu_x4", "fm"): (0.788225, 0.792494),
     ("criteo_x1", "fm"): (0.80236, 0.81108),
