@@ -116,7 +116,12 @@ def claims_section(main, collapse) -> list[str]:
             detail = ", ".join(
                 f"{d}/{m} {v['disc']:.3g} -> {v['sfg']:.3g}" for (d, m), v in sorted(pairs.items())
             )
-            verdict = "holds" if len(hits) == len(pairs) else ("holds in part" if hits else "does not hold")
+            if len(hits) == len(pairs):
+                verdict = "holds"
+            elif 2 * len(hits) > len(pairs):
+                verdict = "holds for most, not all, models"
+            else:
+                verdict = "does not hold"
             lines.append(
                 f"- **{claim}** ({label}, mean over seeds, DIS -> SFG): SFG is {better} in {len(hits)} of "
                 f"{len(pairs)} pairs; the claim {verdict} here. {detail}."
@@ -193,6 +198,7 @@ def write_reproduce_page(
         "# The SFG paper's tables, regenerated on the small data sets\n",
         f"Written by `{command}` on {time.strftime('%Y-%m-%d')} ({minutes:.0f} min; {trained} runs trained, "
         f"{skipped} taken from the store, {len(failed)} failed). Do not edit by hand: re-run the command.\n",
+        _store_line(frame),
         "Every cell is the paper's own configuration (`experiment=paper/criteo_x1/<model>`: the BARS-tuned base "
         "model, the reference protocol, and the SFG settings of the authors' code, gamma included) with the data "
         "set swapped for MovieLens 100K or the built-in data "
@@ -203,9 +209,15 @@ def write_reproduce_page(
         parts.append("*(the results store is empty)*\n")
     else:
         main, w1, main_result = _table(build_main_table, frame, datasets)
-        ablation, w2, _ = _table(build_ablation_table, frame, datasets)
+        # the ablation variants ran fewer seeds than the main table: compare every arm on those seeds
+        ablation_frame = (
+            frame.filter(pl.col("seed").is_in(plan.ablation_seeds)) if plan.ablation_seeds else frame
+        )
+        ablation, w2, _ = _table(build_ablation_table, ablation_frame, datasets)
         collapse, w3, collapse_result = _table(build_collapse_table, frame, datasets)
         parts += claims_section(main_result, collapse_result)
+        if len(datasets) > 1:  # one main table per data set reads better than one very wide one
+            main = "\n".join(_table(build_main_table, frame, [d])[0] for d in datasets)
         parts += ["## Main table: SFG against DIS\n", main]
         parts += ["## Ablations on DCNv2\n", ablation]
         parts += ["## Collapse and redundancy of the interaction operand\n", collapse]
@@ -219,6 +231,19 @@ def write_reproduce_page(
         parts += ["## Failed jobs\n", *[f"- {o['job']}: {o.get('error')}" for o in failed], ""]
     out.write_text("\n".join(parts).rstrip() + "\n")
     return out
+
+
+def _store_line(frame: pl.DataFrame) -> str:
+    """How much training the store behind the page holds (its runs may come from earlier invocations)."""
+    done = frame.filter(pl.col("status") == "completed") if frame.height else frame
+    if not done.height:
+        return ""
+    hours = float(done["train_seconds"].sum()) / 3600
+    devices = ", ".join(sorted(set(done["device"].drop_nulls().to_list())))
+    return (
+        f"The store holds {done.height} completed runs with {hours:.1f} hours of training-loop time in all "
+        f"(devices: {devices}), run one torch thread per job, two jobs at a time.\n"
+    )
 
 
 def _synthetic_sizes() -> list[str]:

@@ -70,6 +70,7 @@ class Plan:
     runs_dir: Path
     datasets: list[str]
     seeds: dict[str, list[int]] = field(default_factory=dict)
+    ablation_seeds: list[int] = field(default_factory=list)  # the ablation table compares these seeds
 
 
 def small_plan(seeds: int, ablation_seeds: int, results_dir: Path, runs_dir: Path, ablations: bool) -> Plan:
@@ -105,7 +106,9 @@ def small_plan(seeds: int, ablation_seeds: int, results_dir: Path, runs_dir: Pat
                             f"seed={seed}",
                         ]
                         jobs.append(Job(f"{dataset}_dcnv2_{family}_{tag}_s{seed}", overrides, "ablation"))
-    return Plan(jobs, results_dir, runs_dir, list(SMALL_DATASETS), seed_lists)
+    first = PAPER_SEEDS["criteo_x1"]
+    ablation_list = list(range(first, first + min(seeds, ablation_seeds)))
+    return Plan(jobs, results_dir, runs_dir, list(SMALL_DATASETS), seed_lists, ablation_list)
 
 
 def paper_plan(data: Path, seeds: int, results_dir: Path, runs_dir: Path, ablations: bool) -> Plan:
@@ -141,7 +144,8 @@ def paper_plan(data: Path, seeds: int, results_dir: Path, runs_dir: Path, ablati
                             f"seed={seed}",
                         ]
                         jobs.append(Job(f"{dataset}_dcnv2_{family}_{tag}_s{seed}", overrides, "ablation"))
-    return Plan(jobs, results_dir, runs_dir, list(PAPER_DATASETS), seed_lists)
+    ablation_list = list(range(PAPER_SEEDS["avazu_x4"], PAPER_SEEDS["avazu_x4"] + min(seeds, 3)))
+    return Plan(jobs, results_dir, runs_dir, list(PAPER_DATASETS), seed_lists, ablation_list)
 
 
 # ------------------------------------------------------------------------------------ workers
