@@ -130,6 +130,52 @@ def claims_section(main, collapse) -> list[str]:
     return lines
 
 
+def paired_differences(frame: pl.DataFrame, datasets: list[str], seeds: dict[str, list[int]]) -> list[str]:
+    """Per data set: SFG - DIS test AUC of every main-sweep seed pair, their mean and std."""
+    import statistics
+
+    lines = [
+        "## Paired differences per seed\n",
+        "SFG - DIS test AUC of each seed's pair (x 100, i.e. in AUC points), from the main sweep's runs.\n",
+    ]
+    done = frame.filter(pl.col("status") == "completed")
+    for dataset in datasets:
+        seed_list = seeds.get(dataset, [])
+        auc: dict[tuple[str, str, int], float] = {}
+        for row in done.filter(pl.col("dataset") == dataset).iter_rows(named=True):
+            name = Path(str(row["run_dir"])).name
+            if name == f"{dataset}_{row['model']}_{row['paradigm']}_s{row['seed']}":
+                auc[(row["model"], row["paradigm"], int(row["seed"]))] = row["test_auc"]
+        models = [m for m in _paper_models() if any(k[0] == m for k in auc)]
+        if not models:
+            continue
+        lines += [
+            f"**{dataset}**\n",
+            "| model | " + " | ".join(f"seed {s}" for s in seed_list) + " | mean | std |",
+            "|---|" + "---:|" * (len(seed_list) + 2),
+        ]
+        for model in models:
+            diffs = [
+                100 * (auc[(model, "sfg", s)] - auc[(model, "disc", s)])
+                if (model, "sfg", s) in auc and (model, "disc", s) in auc
+                else None
+                for s in seed_list
+            ]
+            have = [d for d in diffs if d is not None]
+            cells = [f"{d:+.3f}" if d is not None else "-" for d in diffs]
+            mean = f"{statistics.fmean(have):+.3f}" if have else "-"
+            std = f"{statistics.stdev(have):.3f}" if len(have) > 1 else "-"
+            lines.append(f"| {model} | " + " | ".join(cells) + f" | {mean} | {std} |")
+        lines.append("")
+    return lines
+
+
+def _paper_models() -> tuple[str, ...]:
+    from ge4rec.reproduce import PAPER_MODELS
+
+    return PAPER_MODELS
+
+
 def _first_pair(frame: pl.DataFrame, dataset: str, model: str) -> dict[str, str] | None:
     """Run folders of the DIS and the default-SFG run of the first seed both have (main sweep)."""
     rows = frame.filter(
@@ -219,6 +265,7 @@ def write_reproduce_page(
         if len(datasets) > 1:  # one main table per data set reads better than one very wide one
             main = "\n".join(_table(build_main_table, frame, [d])[0] for d in datasets)
         parts += ["## Main table: SFG against DIS\n", main]
+        parts += paired_differences(frame, datasets, plan.seeds)
         parts += ["## Ablations on DCNv2\n", ablation]
         parts += ["## Collapse and redundancy of the interaction operand\n", collapse]
         parts += ["## Figures\n", *_figures(frame, datasets, out.parent.parent / "figures", out)]
