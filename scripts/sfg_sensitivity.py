@@ -18,6 +18,7 @@ Runs that the `reproduce small` store already holds (same config, same seed) are
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -113,7 +114,7 @@ def gamma_section(frame: pl.DataFrame, reference: pl.DataFrame) -> list[str]:
             sfg = rows.filter(pl.col("paradigm") == "sfg")
             by_gamma = {}
             for row in sfg.iter_rows(named=True):
-                gamma = float(__import__("json").loads(row["config"])["paradigm"]["gamma"])
+                gamma = float(json.loads(row["config"])["paradigm"]["gamma"])
                 if _is_default_variant(row) and gamma in GAMMAS:
                     by_gamma[gamma] = row
             best = max(by_gamma, key=lambda g: by_gamma[g]["valid_auc"]) if by_gamma else None
@@ -134,8 +135,6 @@ def gamma_section(frame: pl.DataFrame, reference: pl.DataFrame) -> list[str]:
 
 def _is_default_variant(row: dict) -> bool:
     """An SFG run with the paper cell's generator settings (not an ablation variant)."""
-    import json
-
     para = json.loads(row["config"])["paradigm"]
     return (
         para.get("generator") == "dense"

@@ -35,6 +35,26 @@ needs_movielens = pytest.mark.skipif(
 )
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny tensors: one thread is fastest, and does not spin against other work on the machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def hydra_configs():
+    """Hydra initialised on the shipped configs, for tests that call `compose` themselves."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=config_dir(), job_name="test"):
+        yield
+    GlobalHydra.instance().clear()
+
+
 def compose_config(overrides: list[str], tmp_path: Path):
     """The composed train config with cache and results inside tmp_path."""
     GlobalHydra.instance().clear()

@@ -132,14 +132,6 @@ TRAINER = {
 }
 
 
-@pytest.fixture
-def hydra_configs():
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=config_dir(), job_name="test"):
-        yield
-    GlobalHydra.instance().clear()
-
-
 def resolved(overrides: list[str]):
     cfg = compose(config_name="train", overrides=overrides)
     OmegaConf.resolve(cfg)

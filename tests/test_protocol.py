@@ -8,6 +8,7 @@ discriminative run, bit for bit, for every model at its default settings.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -24,12 +25,7 @@ from conftest import TINY, compose_config
 INTERACTING = [m for m in model_names() if get_model_class(m).has_interaction]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def build(name: str, paradigm: dict, seed: int = 11, dim: int = DIM, **options):
@@ -163,7 +159,7 @@ def test_learned_generator_changes_the_run(tmp_path):
 def trainer(embedding: float, net: float) -> Trainer:
     cfg = compose_config(
         [f"trainer.embedding_regularizer={embedding}", f"trainer.net_regularizer={net}"],
-        __import__("pathlib").Path("."),
+        Path("."),
     )
     return Trainer(cfg.trainer, torch.device("cpu"), seed=0)
 

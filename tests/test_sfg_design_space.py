@@ -8,11 +8,10 @@ import itertools
 import pytest
 import torch
 import torch.nn.functional as F
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
+from hydra import compose
 from omegaconf import OmegaConf
 
-from ge4rec.cli import config_dir, group_options, validate_overrides
+from ge4rec.cli import group_options, validate_overrides
 from ge4rec.data.batches import Batch
 from ge4rec.data.spec import Schema
 from ge4rec.errors import ConfigError, Ge4recError
@@ -369,14 +368,6 @@ def test_cli_rejects_invalid_options_with_exit_code_2(capsys):
 
 
 # ------------------------------------------------------------------------------- configs
-
-
-@pytest.fixture
-def hydra_configs():
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=config_dir(), job_name="test"):
-        yield
-    GlobalHydra.instance().clear()
 
 
 def test_disc_carries_every_sfg_key(hydra_configs):

@@ -10,13 +10,15 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
+from omegaconf import OmegaConf
 from scipy.stats import ttest_rel
 
-from ge4rec.cli import main
+from ge4rec.cli import config_dir, main
 from ge4rec.results import write_row
 from ge4rec.results.runs import IGNORED_CONFIG_KEYS
 from ge4rec.results.tables import build_main_table, load_runs
@@ -24,21 +26,8 @@ from ge4rec.results.tables import build_main_table, load_runs
 SEEDS = (2026, 2027, 2028)
 _IDS = itertools.count()
 
-PARADIGM_SFG = {
-    "name": "sfg",
-    "generator": "dense",
-    "activation": "relu",
-    "gamma": 1.0,
-    "bias": False,
-    "residual": None,
-    "pairs": "i<j",
-    "source": "xl",
-    "symmetric": False,
-    "share_generator": False,
-    "targets": "all",
-    "num_targets": None,
-    "target_seed": 0,
-}
+# the shipped SFG defaults, as a composed config carries them
+PARADIGM_SFG = OmegaConf.to_container(OmegaConf.load(Path(config_dir()) / "paradigm" / "sfg.yaml"))
 
 
 def make_config(dataset: str, model: str, paradigm: str, seed: int, settings: dict | None = None) -> dict:

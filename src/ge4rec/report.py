@@ -130,23 +130,31 @@ def claims_section(main, collapse) -> list[str]:
     return lines
 
 
+def main_sweep_runs(frame: pl.DataFrame, dataset: str) -> dict[tuple[str, str, int], dict]:
+    """The completed main-sweep rows of one data set by (model, paradigm, seed). The main sweep's
+    run folders are DATASET_MODEL_PARADIGM_sSEED (Job names); ablation variants carry more parts."""
+    runs: dict[tuple[str, str, int], dict] = {}
+    rows = frame.filter((pl.col("dataset") == dataset) & (pl.col("status") == "completed"))
+    for row in rows.sort("created_at").iter_rows(named=True):  # a later duplicate wins
+        if Path(str(row["run_dir"])).name == f"{dataset}_{row['model']}_{row['paradigm']}_s{row['seed']}":
+            runs[(row["model"], row["paradigm"], int(row["seed"]))] = row
+    return runs
+
+
 def paired_differences(frame: pl.DataFrame, datasets: list[str], seeds: dict[str, list[int]]) -> list[str]:
     """Per data set: SFG - DIS test AUC of every main-sweep seed pair, their mean and std."""
     import statistics
+
+    from ge4rec.reproduce import PAPER_MODELS
 
     lines = [
         "## Paired differences per seed\n",
         "SFG - DIS test AUC of each seed's pair (x 100, i.e. in AUC points), from the main sweep's runs.\n",
     ]
-    done = frame.filter(pl.col("status") == "completed")
     for dataset in datasets:
         seed_list = seeds.get(dataset, [])
-        auc: dict[tuple[str, str, int], float] = {}
-        for row in done.filter(pl.col("dataset") == dataset).iter_rows(named=True):
-            name = Path(str(row["run_dir"])).name
-            if name == f"{dataset}_{row['model']}_{row['paradigm']}_s{row['seed']}":
-                auc[(row["model"], row["paradigm"], int(row["seed"]))] = row["test_auc"]
-        models = [m for m in _paper_models() if any(k[0] == m for k in auc)]
+        runs = main_sweep_runs(frame, dataset)
+        models = [m for m in PAPER_MODELS if any(k[0] == m for k in runs)]
         if not models:
             continue
         lines += [
@@ -156,8 +164,8 @@ def paired_differences(frame: pl.DataFrame, datasets: list[str], seeds: dict[str
         ]
         for model in models:
             diffs = [
-                100 * (auc[(model, "sfg", s)] - auc[(model, "disc", s)])
-                if (model, "sfg", s) in auc and (model, "disc", s) in auc
+                100 * (runs[(model, "sfg", s)]["test_auc"] - runs[(model, "disc", s)]["test_auc"])
+                if (model, "sfg", s) in runs and (model, "disc", s) in runs
                 else None
                 for s in seed_list
             ]
@@ -170,30 +178,18 @@ def paired_differences(frame: pl.DataFrame, datasets: list[str], seeds: dict[str
     return lines
 
 
-def _paper_models() -> tuple[str, ...]:
-    from ge4rec.reproduce import PAPER_MODELS
-
-    return PAPER_MODELS
-
-
 def _first_pair(frame: pl.DataFrame, dataset: str, model: str) -> dict[str, str] | None:
-    """Run folders of the DIS and the default-SFG run of the first seed both have (main sweep)."""
-    rows = frame.filter(
-        (pl.col("dataset") == dataset) & (pl.col("model") == model) & (pl.col("status") == "completed")
-    )
-    if rows.is_empty():
+    """Run folders of the DIS and the SFG main-sweep run of the first seed both have."""
+    runs = main_sweep_runs(frame, dataset)
+    seeds = sorted(s for (m, p, s) in runs if m == model and p == "disc" and (model, "sfg", s) in runs)
+    if not seeds:
         return None
-    dirs: dict[str, dict[int, str]] = {"disc": {}, "sfg": {}}
-    for row in rows.sort("created_at").iter_rows(named=True):
-        name = Path(str(row["run_dir"])).name
-        paradigm = row["paradigm"]
-        # the main sweep's run folders are DATASET_MODEL_PARADIGM_sSEED (ablations carry more parts)
-        if paradigm in dirs and name == f"{dataset}_{model}_{paradigm}_s{row['seed']}":
-            dirs[paradigm][int(row["seed"])] = str(row["run_dir"])
-    common = sorted(set(dirs["disc"]) & set(dirs["sfg"]))
-    if not common:
-        return None
-    return {"disc": dirs["disc"][common[0]], "sfg": dirs["sfg"][common[0]], "seed": str(common[0])}
+    first = seeds[0]
+    return {
+        "disc": str(runs[(model, "disc", first)]["run_dir"]),
+        "sfg": str(runs[(model, "sfg", first)]["run_dir"]),
+        "seed": str(first),
+    }
 
 
 def _figures(frame: pl.DataFrame, datasets: list[str], folder: Path, page: Path) -> list[str]:

@@ -73,78 +73,67 @@ class Plan:
     ablation_seeds: list[int] = field(default_factory=list)  # the ablation table compares these seeds
 
 
+def sweep_jobs(
+    label: str, cell: str, data: list[str], seeds: list[int], ablation_seeds: list[int] | None
+) -> list[Job]:
+    """The jobs of one data set: every paper model in both paradigms over `seeds` (the paper cell
+    `experiment=paper/<cell>/<model>` with the `data` overrides), then, unless `ablation_seeds` is
+    None, every DCNv2 ablation variant over those seeds. Run folders are named after `label`."""
+    jobs = [
+        Job(
+            f"{label}_{model}_{paradigm}_s{seed}",
+            [f"experiment=paper/{cell}/{model}", *data, f"paradigm={paradigm}", f"seed={seed}"],
+        )
+        for model in PAPER_MODELS
+        for seed in seeds
+        for paradigm in ("disc", "sfg")
+    ]
+    for family, variants in ABLATIONS.items() if ablation_seeds is not None else ():
+        for variant in variants:
+            tag = "_".join(v.split("=", 1)[1] for v in variant)
+            for seed in ablation_seeds:
+                overrides = [
+                    f"experiment=paper/{cell}/dcnv2",
+                    *data,
+                    "paradigm=sfg",
+                    *variant,
+                    f"seed={seed}",
+                ]
+                jobs.append(Job(f"{label}_dcnv2_{family}_{tag}_s{seed}", overrides, "ablation"))
+    return jobs
+
+
+def _seed_range(first: int, count: int) -> list[int]:
+    return list(range(first, first + count))
+
+
 def small_plan(seeds: int, ablation_seeds: int, results_dir: Path, runs_dir: Path, ablations: bool) -> Plan:
+    cell = "criteo_x1"  # the paper's d = 10 cells, with the data set swapped
+    seed_list = _seed_range(PAPER_SEEDS[cell], seeds)
+    ablation_list = seed_list[:ablation_seeds]
     jobs: list[Job] = []
-    seed_lists = {}
     for dataset, extra in SMALL_DATASETS.items():
-        cell = "criteo_x1"  # the paper's d = 10 cells
-        first = PAPER_SEEDS[cell]
-        seed_list = list(range(first, first + seeds))
-        seed_lists[dataset] = seed_list
-        for model in PAPER_MODELS:
-            for seed in seed_list:
-                for paradigm in ("disc", "sfg"):
-                    overrides = [
-                        f"experiment=paper/{cell}/{model}",
-                        f"dataset={dataset}",
-                        *extra,
-                        f"paradigm={paradigm}",
-                        f"seed={seed}",
-                    ]
-                    jobs.append(Job(f"{dataset}_{model}_{paradigm}_s{seed}", overrides))
-        if ablations and dataset == SMALL_ABLATION_DATASET:
-            for family, variants in ABLATIONS.items():
-                for variant in variants:
-                    tag = "_".join(v.split("=", 1)[1] for v in variant)
-                    for seed in seed_list[:ablation_seeds]:
-                        overrides = [
-                            f"experiment=paper/{cell}/dcnv2",
-                            f"dataset={dataset}",
-                            *extra,
-                            "paradigm=sfg",
-                            *variant,
-                            f"seed={seed}",
-                        ]
-                        jobs.append(Job(f"{dataset}_dcnv2_{family}_{tag}_s{seed}", overrides, "ablation"))
-    first = PAPER_SEEDS["criteo_x1"]
-    ablation_list = list(range(first, first + min(seeds, ablation_seeds)))
+        with_ablations = ablations and dataset == SMALL_ABLATION_DATASET
+        data = [f"dataset={dataset}", *extra]
+        jobs += sweep_jobs(dataset, cell, data, seed_list, ablation_list if with_ablations else None)
+    seed_lists = {dataset: seed_list for dataset in SMALL_DATASETS}
     return Plan(jobs, results_dir, runs_dir, list(SMALL_DATASETS), seed_lists, ablation_list)
 
 
-def paper_plan(data: Path, seeds: int, results_dir: Path, runs_dir: Path, ablations: bool) -> Plan:
+def paper_plan(
+    data: Path, seeds: int, results_dir: Path, runs_dir: Path, ablations: bool, ablation_seeds: int = 3
+) -> Plan:
     jobs: list[Job] = []
     seed_lists = {}
     for dataset, folder in PAPER_DATASETS.items():
         path = data / folder
         if not path.is_dir():
             raise Ge4recError(f"reproduce paper: no {folder} folder in '{data}' (expected {path})")
-        first = PAPER_SEEDS[dataset]
-        seed_list = list(range(first, first + seeds))
-        seed_lists[dataset] = seed_list
-        for model in PAPER_MODELS:
-            for seed in seed_list:
-                for paradigm in ("disc", "sfg"):
-                    overrides = [
-                        f"experiment=paper/{dataset}/{model}",
-                        f"dataset.path={path}",
-                        f"paradigm={paradigm}",
-                        f"seed={seed}",
-                    ]
-                    jobs.append(Job(f"{dataset}_{model}_{paradigm}_s{seed}", overrides))
-        if ablations and dataset == "avazu_x4":  # as the paper ran them
-            for family, variants in ABLATIONS.items():
-                for variant in variants:
-                    tag = "_".join(v.split("=", 1)[1] for v in variant)
-                    for seed in seed_list[:3]:
-                        overrides = [
-                            f"experiment=paper/{dataset}/dcnv2",
-                            f"dataset.path={path}",
-                            "paradigm=sfg",
-                            *variant,
-                            f"seed={seed}",
-                        ]
-                        jobs.append(Job(f"{dataset}_dcnv2_{family}_{tag}_s{seed}", overrides, "ablation"))
-    ablation_list = list(range(PAPER_SEEDS["avazu_x4"], PAPER_SEEDS["avazu_x4"] + min(seeds, 3)))
+        seed_lists[dataset] = _seed_range(PAPER_SEEDS[dataset], seeds)
+        with_ablations = ablations and dataset == "avazu_x4"  # as the paper ran them
+        ablation_list = seed_lists[dataset][:ablation_seeds] if with_ablations else None
+        jobs += sweep_jobs(dataset, dataset, [f"dataset.path={path}"], seed_lists[dataset], ablation_list)
+    ablation_list = seed_lists["avazu_x4"][:ablation_seeds]
     return Plan(jobs, results_dir, runs_dir, list(PAPER_DATASETS), seed_lists, ablation_list)
 
 

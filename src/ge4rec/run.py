@@ -23,7 +23,7 @@ from ge4rec.errors import ConfigError, TrainingFailed
 from ge4rec.models import build_model, get_model_class
 from ge4rec.paradigms import build_paradigm
 from ge4rec.provenance import provenance
-from ge4rec.results import new_run_id, read_results, register_columns, write_row
+from ge4rec.results import new_run_id, register_columns, scan_results, write_row
 from ge4rec.train.loop import Trainer, resolve_device
 
 
@@ -92,6 +92,7 @@ def validate(cfg: DictConfig) -> None:
             f"model '{cls.name}' has no feature interaction for SFG to generate for (use paradigm=disc)"
         )
     resolve_device(str(cfg.device))
+    Trainer(cfg.trainer, torch.device("cpu"), int(cfg.seed))  # the trainer's own checks (monitor, L2 >= 0)
     analysis_settings(cfg)
 
 
@@ -111,13 +112,11 @@ def completed_run(results_dir: str | os.PathLike, fingerprint: str) -> dict[str,
     folder = Path(os.path.expanduser(str(results_dir)))
     if not folder.is_dir():
         return None
-    rows = read_results(folder)
-    if "config_hash" not in rows.columns or rows.is_empty():
+    rows = scan_results(folder)
+    if "config_hash" not in rows.collect_schema().names():  # a store written before runs had one
         return None
-    done = rows.filter((pl.col("config_hash") == fingerprint) & (pl.col("status") == "completed"))
-    if done.is_empty():
-        return None
-    return done.sort("created_at").row(-1, named=True)
+    done = rows.filter((pl.col("config_hash") == fingerprint) & (pl.col("status") == "completed")).collect()
+    return done.sort("created_at").row(-1, named=True) if done.height else None
 
 
 def parameter_count(model: torch.nn.Module) -> int:

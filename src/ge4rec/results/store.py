@@ -81,9 +81,15 @@ def write_row(results_dir: str | os.PathLike, row: dict[str, Any]) -> Path:
     return final
 
 
-def read_results(results_dir: str | os.PathLike) -> pl.DataFrame:
-    """All rows of a results folder as one frame (columns missing from older rows are null)."""
+def scan_results(results_dir: str | os.PathLike) -> pl.LazyFrame:
+    """All rows of a results folder as one lazy frame (columns missing from older rows are null):
+    a query that selects and filters reads only the columns it needs."""
     files = sorted(Path(results_dir).glob("*.parquet"))
     if not files:
-        return pl.DataFrame(schema=COLUMNS)
-    return pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed")
+        return pl.LazyFrame(schema=COLUMNS)
+    return pl.concat([pl.scan_parquet(f) for f in files], how="diagonal_relaxed")
+
+
+def read_results(results_dir: str | os.PathLike) -> pl.DataFrame:
+    """All rows of a results folder as one frame (columns missing from older rows are null)."""
+    return scan_results(results_dir).collect()
