@@ -83,3 +83,35 @@ def write_csv_folder(folder: Path, rows: dict[str, str]) -> Path:
     for split, text in rows.items():
         (folder / f"{split}.csv").write_text(text)
     return folder
+
+
+def assert_clean_failure(result: subprocess.CompletedProcess, workdir: Path, *mentions: str) -> str:
+    """The bad-input contract of docs/errors.md: exit code 2, one line `ge4rec: ...` on stderr that
+    names each of `mentions`, no traceback, and nothing half-written under `workdir`: no results
+    row, no temporary or partial cache entry, no run folder. Returns the message."""
+    output = result.stdout + result.stderr
+    assert "Traceback" not in output, output
+    assert result.returncode == 2, output
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, result.stderr
+    message = lines[0]
+    assert message.startswith("ge4rec: "), message
+    for text in mentions:
+        assert text in message, f"{text!r} not in {message!r}"
+    assert_nothing_written(workdir)
+    return message
+
+
+def assert_nothing_written(workdir: Path) -> None:
+    """No results row, no half-built cache entry and no run folder under `workdir`."""
+    rows = list(workdir.rglob("*.parquet"))
+    assert rows == [], f"results rows written: {rows}"
+    cache = workdir / "cache"
+    if cache.is_dir():
+        partial = [p for p in cache.iterdir() if p.name.startswith(".") and p.is_dir()]
+        assert partial == [], f"partial cache entries: {partial}"
+    for runs in ("outputs", "multirun"):
+        folder = workdir / runs
+        if folder.is_dir():  # Hydra makes a run folder before the job starts: it must be gone
+            made = [p.parent for p in folder.rglob(".hydra")] + [p for p in folder.rglob("*.json")]
+            assert made == [], f"run folders left in {folder}: {made}"
