@@ -14,6 +14,8 @@ HELP = """usage: ge4rec COMMAND [ARGS]
 commands:
   train   train a model in a paradigm on a data set (Hydra overrides; -m for sweeps; --help)
   list    the data sets, models and paradigms available
+  data    data sets on disk (data --help): data download NAME|--url URL [--sha256 HEX] [--dir DIR] |
+          data prepare [dataset=NAME] [overrides] (build the cache) | data info [dataset=NAME] [overrides]
   analyze recompute a run's collapse/redundancy analysis: analyze RUN_DIR [--rows N] [--split valid|test]
   plot    figures of analysed runs: plot spectrum|redundancy|collapse RUN_DIR... --out PATH(.png|.svg)
   table   tables from results stores: table main|ablation|collapse --results DIR [--format md|latex|csv]
@@ -84,12 +86,18 @@ def main(argv: list[str] | None = None) -> None:
             from ge4rec.results.tables import table_command
 
             table_command(rest)
+        elif command == "data":
+            from ge4rec.data_commands import data_command
+
+            data_command(rest)
         elif command == "reproduce":
             from ge4rec.reproduce import reproduce_command
 
             reproduce_command(rest)
         else:
-            fail(f"unknown command '{command}' (commands: train, list, analyze, plot, table, reproduce)")
+            fail(
+                f"unknown command '{command}' (commands: train, list, data, analyze, plot, table, reproduce)"
+            )
     except Ge4recError as exc:
         fail(str(exc))
 

@@ -37,7 +37,7 @@ from ge4rec.errors import ConfigError, DataError
 
 CACHE_VERSION = 1
 # dataset keys that do not change the encoded data (so changing them keeps the cache)
-_NOT_IN_CACHE_KEY = {"embedding_dim", "name", "description"}
+_NOT_IN_CACHE_KEY = {"embedding_dim", "name", "description", "download"}
 _INTEGER_TYPES = (pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64)
 
 

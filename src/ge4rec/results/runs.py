@@ -37,6 +37,7 @@ IGNORED_CONFIG_KEYS: tuple[str, ...] = (
     "skip_done",
     "resume",
     "hydra",
+    "dataset.download",  # where `ge4rec data download` fetches the files from
 )
 
 PARADIGMS = ("disc", "sfg")  # the two sides of every comparison: DIS and SFG

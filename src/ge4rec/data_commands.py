@@ -1,0 +1,199 @@
+"""`ge4rec data download|prepare|info`: get a data set onto disk, build its encoded cache, and
+describe it, without training anything."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from ge4rec.errors import Ge4recError
+
+USAGE = """usage: ge4rec data SUBCOMMAND [ARGS]
+
+subcommands:
+  download NAME [--dir DIR]                      fetch a dataset preset's public archive (criteo_x1,
+                                                 avazu_x4), check its sha256 and unpack it into DIR/<folder>
+  download --url URL [--sha256 HEX] [--dir DIR]  the same for any .zip, .tar or .tar.gz address
+  prepare [dataset=NAME] [overrides]             build the encoded cache without training
+  info [dataset=NAME] [overrides]                rows per split, positive rate, fields, the cache
+
+DIR defaults to $GE4REC_DATA or ~/data, where the presets look for their folders. An interrupted
+download continues where it stopped when the same command is run again.
+
+examples:
+  ge4rec data download criteo_x1
+  ge4rec data prepare dataset=criteo_x1
+  ge4rec data info dataset=movielens100k
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports bad arguments as a Ge4recError (one line, exit code 2)."""
+
+    def error(self, message: str):
+        raise Ge4recError(f"{self.prog.removeprefix('ge4rec ')}: {message}")
+
+
+def data_command(args: list[str]) -> None:
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return
+    sub, rest = args[0], args[1:]
+    if sub == "download":
+        download_command(rest)
+    elif sub == "prepare":
+        prepare_command(rest)
+    elif sub == "info":
+        info_command(rest)
+    else:
+        raise Ge4recError(f"data: unknown subcommand '{sub}' (choose from: download, prepare, info)")
+
+
+# ------------------------------------------------------------------------------------- download
+
+
+def download_command(args: list[str]) -> None:
+    from rich.console import Console
+
+    from ge4rec.cli import config_dir
+    from ge4rec.data import download as dl
+
+    parser = _Parser(
+        prog="ge4rec data download",
+        description="Fetch a data set's public archive, check it and unpack it into DIR/<folder>.",
+    )
+    parser.add_argument("name", nargs="?", metavar="NAME", help="a dataset preset with a download: block")
+    parser.add_argument("--url", help="an archive's address (.zip, .tar, .tar.gz or .tgz) instead of NAME")
+    parser.add_argument("--sha256", metavar="HEX", help="with --url: the archive's expected SHA-256")
+    parser.add_argument("--dir", default=None, help="where to unpack (default: $GE4REC_DATA or ~/data)")
+    options = parser.parse_args(args)
+    if (options.name is None) == (options.url is None):
+        available = ", ".join(dl.presets_with_download(Path(config_dir())))
+        raise Ge4recError(
+            f"data download: give a preset NAME ({available}) or --url URL, not both or neither"
+        )
+    if options.sha256 is not None and options.url is None:
+        raise Ge4recError(
+            f"data download: --sha256 goes with --url (the checksum of '{options.name}' is in its download: block)"
+        )
+    if options.url is not None:
+        archive = dl.archive_from_url(options.url, options.sha256)
+    else:
+        archive = dl.archive_from_preset(options.name, Path(config_dir()))
+    dest = Path(os.path.expanduser(options.dir)) if options.dir else dl.default_dir()
+    console = Console()
+    try:
+        target = dl.fetch(archive, dest, console)
+    except KeyboardInterrupt:
+        part = dest / f".{archive.file}.part"
+        kept = f"; {part} is kept: run the same command again to continue" if part.is_file() else ""
+        print(f"ge4rec: data download: interrupted{kept}", file=sys.stderr)
+        sys.exit(130)
+    if options.name is not None:
+        if target.resolve() == (dl.default_dir() / archive.folder).resolve():
+            console.print(f"use it with: ge4rec train dataset={options.name}")
+        else:
+            console.print(f"use it with: ge4rec train dataset={options.name} dataset.path={target}")
+
+
+# ------------------------------------------------------------------------------ prepare and info
+
+
+def _overrides(prog: str, description: str, args: list[str]) -> list[str]:
+    parser = _Parser(prog=prog, description=description)
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="OVERRIDE",
+        help="config overrides as for ge4rec train: dataset=NAME, dataset.path=DIR, cache_dir=DIR, ...",
+    )
+    return parser.parse_args(args).overrides
+
+
+def _prepared(overrides: list[str], console):
+    """Compose the train config with these overrides (checked as `ge4rec train` checks them) and
+    return (config, PreparedData, seconds spent)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from ge4rec.cli import _one_line, config_dir, validate_overrides
+    from ge4rec.data import load_dataset
+
+    validate_overrides(overrides)
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(version_base="1.3", config_dir=config_dir(), job_name="data"):
+            cfg = compose(config_name="train", overrides=overrides)
+    except Exception as exc:  # e.g. a sweep (a,b): one data set at a time
+        raise Ge4recError(f"data: {_one_line(exc)}") from None
+    finally:
+        GlobalHydra.instance().clear()
+    start = time.perf_counter()
+    with console.status(f"preparing {cfg.dataset.name} ..."):
+        data = load_dataset(cfg.dataset, cfg.cache_dir)
+    return cfg, data, time.perf_counter() - start
+
+
+def _cache_line(data, seconds: float) -> str:
+    from rich.filesize import decimal
+
+    size = sum(p.stat().st_size for p in Path(data.cache_dir).rglob("*") if p.is_file())
+    how = "reused (already built)" if data.reused_cache else f"built now in {seconds:.1f} s"
+    return f"cache: {data.cache_dir} ({decimal(size)}), {how}"
+
+
+def prepare_command(args: list[str]) -> None:
+    from rich.console import Console
+
+    overrides = _overrides(
+        "ge4rec data prepare",
+        "Build a data set's encoded cache (what ge4rec train reads) without training.",
+        args,
+    )
+    console = Console()
+    _, data, seconds = _prepared(overrides, console)
+    rows = ", ".join(f"{split} {len(tensors):,}" for split, tensors in data.splits.items())
+    console.print(f"{data.name}: {rows} rows, {data.schema.num_fields} fields")
+    console.print(_cache_line(data, seconds))
+
+
+def info_command(args: list[str]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from ge4rec.data import NUMERIC, SEQUENCE
+
+    overrides = _overrides(
+        "ge4rec data info",
+        "Rows per split, positive rate, each field's type and vocabulary size, and the cache "
+        "(built first if missing).",
+        args,
+    )
+    console = Console()
+    _, data, seconds = _prepared(overrides, console)
+    splits = Table(title=f"{data.name}: splits")
+    splits.add_column("split")
+    splits.add_column("rows", justify="right")
+    splits.add_column("positive rate", justify="right")
+    for split, tensors in data.splits.items():
+        rate = f"{float(tensors.label.float().mean()):.4f}" if len(tensors) else "-"
+        splits.add_row(split, f"{len(tensors):,}", rate)
+    fields = Table(
+        title=f"{data.name}: {data.schema.num_fields} fields, {data.schema.num_embeddings:,} embedding rows",
+        caption="vocabulary: the field's embedding rows, its OOV and missing ids included",
+    )
+    fields.add_column("field")
+    fields.add_column("type")
+    fields.add_column("vocabulary", justify="right")
+    fields.add_column("max length", justify="right")
+    for field in data.schema.fields:
+        vocabulary = "-" if field.type == NUMERIC else f"{field.vocab_size:,}"
+        fields.add_row(
+            field.name, field.type, vocabulary, str(field.max_len) if field.type == SEQUENCE else ""
+        )
+    console.print(splits)
+    console.print(fields)
+    console.print(_cache_line(data, seconds))
