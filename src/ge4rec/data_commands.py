@@ -14,8 +14,8 @@ from ge4rec.errors import Ge4recError
 USAGE = """usage: ge4rec data SUBCOMMAND [ARGS]
 
 subcommands:
-  download NAME [--dir DIR]                      fetch a dataset preset's public archive (criteo_x1,
-                                                 avazu_x4), check its sha256 and unpack it into DIR/<folder>
+  download NAME [--dir DIR]                      fetch a dataset preset's public archive, check its
+                                                 sha256 and unpack it into DIR/<folder>; NAME: {names}
   download --url URL [--sha256 HEX] [--dir DIR]  the same for any .zip, .tar or .tar.gz address
   prepare [dataset=NAME] [overrides]             build the encoded cache without training
   info [dataset=NAME] [overrides]                rows per split, positive rate, fields, the cache
@@ -39,7 +39,10 @@ class _Parser(argparse.ArgumentParser):
 
 def data_command(args: list[str]) -> None:
     if not args or args[0] in ("-h", "--help", "help"):
-        print(USAGE)
+        from ge4rec.cli import config_dir
+        from ge4rec.data.download import presets_with_download
+
+        print(USAGE.format(names=", ".join(presets_with_download(Path(config_dir()))) or "none yet"))
         return
     sub, rest = args[0], args[1:]
     if sub == "download":
