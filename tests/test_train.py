@@ -1,6 +1,7 @@
 """Training runs end to end on the tiny built-in data: reproducibility, the run record, failures."""
 
 import json
+import shutil
 from pathlib import Path
 
 import polars as pl
@@ -152,3 +153,25 @@ def test_one_record_decisions_and_the_run_analyze_rebuilds(tmp_path, monkeypatch
 
     _, data, model, device = load_run(tmp_path / "run")
     assert evaluate(model, data.splits["test"], 4096, device) == saved["test"]
+
+
+def test_discarding_a_run_folder_removes_only_what_hydra_made(tmp_path, monkeypatch):
+    from ge4rec.run import discard_run_folder
+
+    monkeypatch.chdir(tmp_path)
+    made = tmp_path / "outputs" / "day" / "run"
+    (made / ".hydra").mkdir(parents=True)
+    (made / "train.log").write_text("")
+    kept = tmp_path / "outputs" / "day" / "kept"
+    (kept / ".hydra").mkdir(parents=True)
+    (kept / "metrics.json").write_text("{}")
+    discard_run_folder(made, "train.log")
+    discard_run_folder(kept, "train.log")
+    assert not made.exists() and (kept / "metrics.json").is_file()
+    discard_run_folder(kept.parent.parent, "train.log")  # holds more than Hydra's files
+    (tmp_path / ".hydra").mkdir()
+    discard_run_folder(tmp_path, "train.log")  # the working directory is never removed
+    assert kept.is_dir() and (tmp_path / ".hydra").is_dir()
+    shutil.rmtree(kept)
+    discard_run_folder(kept.parent, "train.log")  # an empty folder: removed with its empty parents
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".hydra"]

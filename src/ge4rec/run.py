@@ -197,11 +197,12 @@ def discard_run_folder(run_dir: Path, log_name: str) -> None:
     """Remove a run folder that holds nothing but what Hydra put there before the job started (its
     .hydra/ folder and log), with the empty folders above it up to the working directory. A folder
     with anything else in it is left as it is."""
-    run_dir = Path(run_dir).resolve()
-    if not run_dir.is_dir() or any(p.name not in (".hydra", log_name) for p in run_dir.iterdir()):
+    run_dir, cwd = Path(run_dir).resolve(), Path.cwd().resolve()
+    if not run_dir.is_dir() or cwd.is_relative_to(run_dir):  # never the working directory itself
+        return
+    if any(p.name not in (".hydra", log_name) for p in run_dir.iterdir()):
         return
     shutil.rmtree(run_dir, ignore_errors=True)
-    cwd = Path.cwd().resolve()
     folder = run_dir.parent
     while folder != cwd and folder.is_relative_to(cwd) and folder.is_dir() and not any(folder.iterdir()):
         folder.rmdir()
