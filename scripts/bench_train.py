@@ -20,13 +20,13 @@ from pathlib import Path
 
 import torch
 from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
 
 from ge4rec.cli import config_dir, group_options
 from ge4rec.data import load_dataset
-from ge4rec.models import build_model, get_model_class
-from ge4rec.paradigms import build_paradigm
-from ge4rec.train.loop import Trainer, resolve_device
+from ge4rec.io import write_text
+from ge4rec.models import get_model_class
+from ge4rec.run import build_run
+from ge4rec.train.loop import resolve_device
 
 
 def compose_for(model: str, paradigm: str, overrides: list[str]):
@@ -35,15 +35,10 @@ def compose_for(model: str, paradigm: str, overrides: list[str]):
 
 
 def time_steps(cfg, data, device, steps: int, warmup: int) -> float:
-    """Samples per second over `steps` training steps after `warmup` untimed ones."""
-    torch.manual_seed(int(cfg.seed))
-    model = build_model(
-        OmegaConf.to_container(cfg.model, resolve=True),
-        data.schema,
-        int(cfg.embedding_dim),
-        build_paradigm(cfg.paradigm),
-    ).to(device)
-    trainer = Trainer(cfg.trainer, device, int(cfg.seed))
+    """Samples per second over `steps` training steps after `warmup` untimed ones, on the run
+    `ge4rec train` would build from `cfg` (its data set already loaded as `data`)."""
+    run = build_run(cfg, device=str(device), data=data)
+    model, trainer = run.model.to(device), run.trainer
     optimizer = trainer.optimizer(model)
     params = [p for p in model.parameters() if p.requires_grad]
     train = data.splits["train"]
@@ -121,8 +116,7 @@ def main() -> None:
         lines.append(line)
         print(line, flush=True)
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text("\n".join(lines) + "\n")
+        write_text(args.out, "\n".join(lines) + "\n")
         print(f"wrote {args.out}")
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import polars as pl
 
+from ge4rec.io import write_text
 from ge4rec.reproduce import PAPER_SEEDS, SMALL_DATASETS, Job, Plan, _compose, run_plan
 from ge4rec.results.render import render
 from ge4rec.results.tables import build_main_table, load_runs
@@ -215,7 +216,7 @@ def main() -> None:
         *gamma_section(gamma_runs, ref_frame),
         *budget_section(budget, reference),
     ]
-    Path(options.out).write_text("\n".join(page).rstrip() + "\n")
+    write_text(options.out, "\n".join(page).rstrip() + "\n")
     print(f"written: {options.out}")
 
 

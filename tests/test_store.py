@@ -44,3 +44,17 @@ def test_rows_with_and_without_optional_values_read_as_one_table(tmp_path):
     assert rows["status"].to_list() == ["failed", "completed"]
     assert rows["test_auc"].to_list() == [None, 0.77]
     assert read_results(tmp_path).height == 2
+
+
+def test_every_row_has_the_declared_columns_and_extra_keys_stay_in_their_row(tmp_path):
+    from ge4rec.analysis.run_analysis import SCALAR_COLUMNS
+    from ge4rec.results import ANALYSIS_COLUMNS, COLUMNS, RUN_COLUMNS, row_schema
+
+    assert set(ANALYSIS_COLUMNS) == set(SCALAR_COLUMNS)
+    assert COLUMNS == {**RUN_COLUMNS, **ANALYSIS_COLUMNS, "analysis_error": pl.String}
+    write_row(tmp_path, {"run_id": "a", "status": "completed", "gamma_probe": 0.5})
+    write_row(tmp_path, {"run_id": "b", "status": "completed"})
+    a, b = (pl.read_parquet(tmp_path / f"{name}.parquet") for name in ("a", "b"))
+    assert list(b.schema.items()) == list(COLUMNS.items())  # nothing leaks from the row before
+    assert a.columns == [*COLUMNS, "gamma_probe"] and a["gamma_probe"].item() == 0.5
+    assert row_schema() == COLUMNS

@@ -1,6 +1,7 @@
 """Training runs end to end on the tiny built-in data: reproducibility, the run record, failures."""
 
 import json
+import shutil
 from pathlib import Path
 
 import polars as pl
@@ -115,3 +116,62 @@ def test_non_finite_loss_records_a_failed_run(tmp_path, monkeypatch):
     rows = pl.read_parquet(str(tmp_path / "results") + "/*.parquet")
     assert sorted(rows["status"].to_list()) == ["completed", "completed", "failed"]
     assert rows.filter(pl.col("paradigm") == "sfg")["information_abundance_operand"].item() > 0
+
+
+def test_one_record_decisions_and_the_run_analyze_rebuilds(tmp_path, monkeypatch):
+    """metrics.json and the row come from one record; the data pipeline's decisions reach both the
+    log and metrics.json; `ge4rec analyze` rebuilds the very model that was tested."""
+    import io
+
+    from rich.console import Console
+
+    from ge4rec.analysis.run_analysis import load_run
+    from ge4rec.data import load_dataset
+    from ge4rec.train.loop import evaluate
+
+    def with_decisions(cfg, cache_dir):
+        data = load_dataset(cfg, cache_dir)
+        data.meta["decisions"] = ["column 'C3': 12 unseen values in test mapped to the OOV id"]
+        return data
+
+    monkeypatch.setattr("ge4rec.run.load_dataset", with_decisions)
+    log = io.StringIO()
+    cfg = compose_config([*TINY, "model=fm", "paradigm=disc", "analysis.rows=500"], tmp_path)
+    metrics = train_run(cfg, tmp_path / "run", console=Console(file=log, width=200))
+    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert (
+        saved == metrics
+        and saved["decisions"] == with_decisions(cfg.dataset, cfg.cache_dir).meta["decisions"]
+    )
+    assert "decided: column 'C3': 12 unseen values in test mapped to the OOV id" in log.getvalue()
+    row = read_results(tmp_path / "results").row(0, named=True)
+    for key in ("dataset", "model", "paradigm", "seed", "parameters", "generator_parameters", "device"):
+        assert row[key] == saved[key]
+    assert (row["test_auc"], row["valid_logloss"]) == (saved["test"]["auc"], saved["valid"]["logloss"])
+    assert row["information_abundance_raw"] == saved["analysis"]["scalars"]["information_abundance_raw"]
+    assert row["analysis_error"] is None and "analysis_error" not in saved
+
+    _, data, model, device = load_run(tmp_path / "run")
+    assert evaluate(model, data.splits["test"], 4096, device) == saved["test"]
+
+
+def test_discarding_a_run_folder_removes_only_what_hydra_made(tmp_path, monkeypatch):
+    from ge4rec.run import discard_run_folder
+
+    monkeypatch.chdir(tmp_path)
+    made = tmp_path / "outputs" / "day" / "run"
+    (made / ".hydra").mkdir(parents=True)
+    (made / "train.log").write_text("")
+    kept = tmp_path / "outputs" / "day" / "kept"
+    (kept / ".hydra").mkdir(parents=True)
+    (kept / "metrics.json").write_text("{}")
+    discard_run_folder(made, "train.log")
+    discard_run_folder(kept, "train.log")
+    assert not made.exists() and (kept / "metrics.json").is_file()
+    discard_run_folder(kept.parent.parent, "train.log")  # holds more than Hydra's files
+    (tmp_path / ".hydra").mkdir()
+    discard_run_folder(tmp_path, "train.log")  # the working directory is never removed
+    assert kept.is_dir() and (tmp_path / ".hydra").is_dir()
+    shutil.rmtree(kept)
+    discard_run_folder(kept.parent, "train.log")  # an empty folder: removed with its empty parents
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".hydra"]

@@ -219,7 +219,7 @@ _FAILED: list[str] = []
 def _train_task(cfg) -> None:
     from hydra.core.hydra_config import HydraConfig
 
-    from ge4rec.run import train_run
+    from ge4rec.run import discard_run_folder, train_run
 
     hc = HydraConfig.get()
     try:
@@ -227,7 +227,8 @@ def _train_task(cfg) -> None:
     except TrainingFailed as exc:
         print(f"ge4rec: run failed: {exc} (recorded with status 'failed')", file=sys.stderr)
         _FAILED.append(str(exc))
-    except Ge4recError as exc:
+    except Ge4recError as exc:  # stopped before training: the folder Hydra made holds nothing of it
+        discard_run_folder(Path(hc.runtime.output_dir), f"{hc.job.name}.log")
         fail(str(exc))
 
 

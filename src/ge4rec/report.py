@@ -12,6 +12,7 @@ from typing import Any
 import polars as pl
 
 from ge4rec.errors import Ge4recError
+from ge4rec.io import write_text
 
 FIGURE_MODELS = ("fm", "dcnv2")
 
@@ -272,7 +273,7 @@ def write_reproduce_page(
             parts += ["## Warnings from the tables\n", *[f"- {w}" for w in warnings], ""]
     if failed:
         parts += ["## Failed jobs\n", *[f"- {o['job']}: {o.get('error')}" for o in failed], ""]
-    out.write_text("\n".join(parts).rstrip() + "\n")
+    write_text(out, "\n".join(parts).rstrip() + "\n")
     return out
 
 

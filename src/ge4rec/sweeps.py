@@ -26,6 +26,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from ge4rec.io import write_json
+
 SUMMARY_FILE = "sweep_summary.json"
 SUMMARY_VERSION = 1
 METRICS = ("auc", "logloss", "auc-logloss")
@@ -62,10 +64,7 @@ class SweepSummary(Callback):
             return
         if self.write:
             path = Path(summary["sweep_dir"]) / SUMMARY_FILE
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{SUMMARY_FILE}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(summary, indent=2))
-            os.replace(tmp, path)
+            write_json(path, summary)
             summary["summary_file"] = str(path)
         LAST_SUMMARY = summary
         print(format_summary(summary), flush=True)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 
 from ge4rec.errors import Ge4recError
+from ge4rec.io import check_writable_folder
 
 
 class _Parser(argparse.ArgumentParser):
@@ -140,6 +142,7 @@ def plot_command(args: list[str]) -> None:
         )
     options = vars(parser.parse_args(rest))
     run_dirs, out = options.pop("run_dirs"), options.pop("out")
+    check_writable_folder(Path(out).parent, "--out")  # a missing folder is created
     path = plot(kind, run_dirs, out, **options)
     print(path)
 

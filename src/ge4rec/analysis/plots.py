@@ -15,6 +15,7 @@ import numpy as np
 import polars as pl
 
 from ge4rec.errors import Ge4recError
+from ge4rec.io import write_bytes
 
 FORMATS = (".png", ".svg")
 PLOTS = ("spectrum", "redundancy", "collapse")
@@ -103,16 +104,18 @@ def _save(figure, path: Path, palette: bool = False) -> Path:
     """Save by extension. palette: a PNG with at most 256 colours (a heatmap of a few hundred
     noisy cells is several times smaller that way, and looks the same)."""
     if not (palette and path.suffix.lower() == ".png"):
-        figure.savefig(path, dpi=DPI)
-        return path
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format=path.suffix.lower()[1:], dpi=DPI)
+        return write_bytes(path, buffer.getvalue())
     from PIL import Image
 
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI)
     buffer.seek(0)
     image = Image.open(buffer).convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
-    image.save(path, optimize=True)
-    return path
+    quantized = io.BytesIO()
+    image.save(quantized, format="PNG", optimize=True)
+    return write_bytes(path, quantized.getvalue())
 
 
 def _datasets(runs: list[RunOutputs]) -> str:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -52,7 +51,9 @@ from ge4rec.analysis.spectrum import (
 )
 from ge4rec.data.batches import SplitTensors
 from ge4rec.errors import ConfigError, Ge4recError
+from ge4rec.io import write_json, write_parquet
 from ge4rec.models.base import CTRModel
+from ge4rec.results.store import ANALYSIS_COLUMNS
 
 SPLITS = ("train", "valid", "test")
 ANALYSIS_FOLDER = "analysis"
@@ -85,16 +86,11 @@ SCALAR_COLUMNS: dict[str, str] = {
     "analysis_rows": "held-out rows n the analysis used (the stacked operand has L*n rows)",
     "analysis_seconds": "seconds the analysis took",
 }
-_INTEGER_SCALARS = ("collapse_cliff_raw", "collapse_cliff_operand", "analysis_rows")
-_STRING_SCALARS = ("analysis_split",)
 
 
 def scalar_schema() -> dict[str, pl.DataType]:
-    """The results-store type of every column in SCALAR_COLUMNS."""
-    return {
-        name: pl.Int64 if name in _INTEGER_SCALARS else pl.String if name in _STRING_SCALARS else pl.Float64
-        for name in SCALAR_COLUMNS
-    }
+    """The results-store type of every column in SCALAR_COLUMNS (declared with the store's columns)."""
+    return {name: ANALYSIS_COLUMNS[name] for name in SCALAR_COLUMNS}
 
 
 @dataclass
@@ -340,13 +336,8 @@ def write_analysis(analysis: Analysis, run_dir: Path) -> Path:
         final = folder / f"{name}.parquet"
         if frame is None:
             final.unlink(missing_ok=True)
-            continue
-        tmp = folder / f".{name}.{os.getpid()}.tmp"
-        try:
-            frame.write_parquet(tmp)
-            os.replace(tmp, final)
-        finally:
-            tmp.unlink(missing_ok=True)
+        else:
+            write_parquet(final, frame)
     return folder
 
 
@@ -411,13 +402,11 @@ def collapse_tracker(split: SplitTensors, rows: int | None, seed: int, batch_siz
 
 
 def load_run(run_dir: Path, device: str | None = None):
-    """The composed config, the data and the model of a run folder, its best checkpoint loaded."""
+    """The composed config, the data and the model of a run folder, built as `ge4rec train` built
+    them (ge4rec.run.build_run), its best checkpoint loaded; returns (cfg, data, model, device)."""
     from omegaconf import OmegaConf
 
-    from ge4rec.data import load_dataset
-    from ge4rec.models import build_model
-    from ge4rec.paradigms import build_paradigm
-    from ge4rec.train.loop import resolve_device
+    from ge4rec.run import build_run
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -427,21 +416,32 @@ def load_run(run_dir: Path, device: str | None = None):
         raise Ge4recError(f"'{run_dir}' is not a run folder (no config.yaml)")
     if not checkpoint.is_file():
         raise Ge4recError(f"'{run_dir}' has no checkpoint.pt (trained with save_checkpoint=false, or failed)")
-    cfg = OmegaConf.load(config_file)
-    target = resolve_device(str(device or cfg.get("device", "auto")))
-    data = load_dataset(cfg.dataset, cfg.cache_dir)
-    paradigm = build_paradigm(cfg.paradigm)
-    model = build_model(
-        OmegaConf.to_container(cfg.model, resolve=True), data.schema, int(cfg.embedding_dim), paradigm
-    )
     try:
-        state = torch.load(checkpoint, map_location=target, weights_only=True)
-        model.load_state_dict(state)
-    except Exception as exc:  # a truncated file or one from another model
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise Ge4recError(f"cannot load '{checkpoint}': {message}") from None
-    model.to(target)
-    return cfg, data, model, target
+        cfg = OmegaConf.load(config_file)
+    except Exception as exc:
+        raise Ge4recError(f"'{config_file}' is not readable YAML: {_first_line(exc)}") from None
+    if not OmegaConf.is_dict(cfg):
+        raise Ge4recError(f"'{config_file}' is not a ge4rec run config (expected a mapping of settings)")
+    missing = [key for key in ("seed", "dataset", "model", "paradigm", "trainer") if key not in cfg]
+    if missing:
+        raise Ge4recError(f"'{config_file}' is not a ge4rec run config (no {', '.join(missing)})")
+    try:  # before the data set is loaded: a truncated file fails fast
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        message = _first_line(exc)
+        raise Ge4recError(f"cannot load '{checkpoint}': {message} (truncated, or not a checkpoint)") from None
+    run = build_run(cfg, device=device)
+    try:
+        run.model.load_state_dict(state)
+    except Exception as exc:  # a checkpoint of another model or data set
+        raise Ge4recError(f"cannot load '{checkpoint}' into the run's model: {_first_line(exc)}") from None
+    run.model.to(run.device)
+    return cfg, run.data, run.model, run.device
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
 
 
 def analyze_run_dir(
@@ -469,7 +469,6 @@ def analyze_run_dir(
     metrics_file = Path(run_dir) / "metrics.json"
     metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
     metrics["analysis"] = json_safe(analysis.summary)
-    tmp = metrics_file.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(metrics, indent=2))
-    os.replace(tmp, metrics_file)
+    metrics.pop("analysis_error", None)
+    write_json(metrics_file, metrics)
     return analysis

@@ -14,6 +14,7 @@ import polars as pl
 from omegaconf import OmegaConf
 
 from ge4rec.errors import DataError
+from ge4rec.io import write_json
 
 SPLITS = ("train", "valid", "test")
 EXTENSIONS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
@@ -160,10 +161,7 @@ def fingerprint_files(paths: list[Path], memo_file: Path | None) -> str:
             changed = True
         digest.update(content.encode())
     if changed and memo_file is not None:
-        memo_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = memo_file.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(memo))
-        os.replace(tmp, memo_file)
+        write_json(memo_file, memo, indent=None)
     return digest.hexdigest()
 
 

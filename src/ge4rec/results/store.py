@@ -1,5 +1,8 @@
-"""One Parquet file per run in a folder, each written atomically (temp file + rename), so parallel
-jobs never lose or corrupt a row and `polars.read_parquet(DIR + "/*.parquet")` reads them all."""
+"""One Parquet file per run in a folder, each written atomically (ge4rec.io), so parallel jobs
+never lose or corrupt a row and `polars.read_parquet(DIR + "/*.parquet")` reads them all.
+
+Every column a row carries is declared here, with its type: a fixed column set keeps rows of
+failed runs, runs without analysis and analysed runs readable as one table."""
 
 from __future__ import annotations
 
@@ -11,8 +14,10 @@ from typing import Any
 
 import polars as pl
 
-# the guaranteed columns and their types; a row may carry more (analysis scalars, extra options)
-COLUMNS: dict[str, pl.DataType] = {
+from ge4rec.io import write_parquet
+
+# what the run was and how it ended
+RUN_COLUMNS: dict[str, pl.DataType] = {
     "run_id": pl.String,
     "created_at": pl.String,
     "dataset": pl.String,
@@ -42,18 +47,39 @@ COLUMNS: dict[str, pl.DataType] = {
     "torch_version": pl.String,
 }
 
+# the analysis scalars after training (ge4rec.analysis.run_analysis.SCALAR_COLUMNS describes each);
+# null when a run has no analysis, or no such embedding; analysis_error says why an analysis that
+# was asked for is missing (the run itself completed)
+ANALYSIS_COLUMNS: dict[str, pl.DataType] = {
+    "information_abundance_raw": pl.Float64,
+    "effective_rank_raw": pl.Float64,
+    "collapse_cliff_raw": pl.Int64,
+    "information_abundance_raw_field_mean": pl.Float64,
+    "information_abundance_operand": pl.Float64,
+    "effective_rank_operand": pl.Float64,
+    "collapse_cliff_operand": pl.Int64,
+    "information_abundance_operand_field_mean": pl.Float64,
+    "redundancy_interacting_mean_abs": pl.Float64,
+    "redundancy_within_field_mean_abs": pl.Float64,
+    "redundancy_cross_field_mean_abs": pl.Float64,
+    "redundancy_offdiagonal_mean_abs": pl.Float64,
+    "analysis_split": pl.String,
+    "analysis_rows": pl.Int64,
+    "analysis_seconds": pl.Float64,
+}
 
-# further columns that every row carries (null where a run has no value), e.g. analysis scalars;
-# a fixed column set keeps `polars.read_parquet(DIR + "/*.parquet")` working across all rows
-EXTRA_COLUMNS: dict[str, pl.DataType] = {}
+# the guaranteed columns of every row, in file order
+COLUMNS: dict[str, pl.DataType] = {**RUN_COLUMNS, **ANALYSIS_COLUMNS, "analysis_error": pl.String}
 
 
-def register_columns(columns: dict[str, pl.DataType]) -> None:
-    EXTRA_COLUMNS.update(columns)
-
-
-def row_schema() -> dict[str, pl.DataType]:
-    return {**COLUMNS, **EXTRA_COLUMNS}
+def row_schema(row: dict[str, Any] | None = None) -> dict[str, pl.DataType]:
+    """COLUMNS, plus any further key of `row` (a number or None: Float64, anything else: String)."""
+    schema = dict(COLUMNS)
+    for name, value in (row or {}).items():
+        if name not in schema:
+            is_number = value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+            schema[name] = pl.Float64 if is_number else pl.String
+    return schema
 
 
 def new_run_id() -> str:
@@ -62,23 +88,9 @@ def new_run_id() -> str:
 
 def write_row(results_dir: str | os.PathLike, row: dict[str, Any]) -> Path:
     """Write one run's row as RESULTS_DIR/<run_id>.parquet; nothing is visible until it is complete."""
-    folder = Path(results_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, value in row.items():
-        if name not in COLUMNS and name not in EXTRA_COLUMNS:
-            is_number = value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
-            register_columns({name: pl.Float64 if is_number else pl.String})
-    schema = row_schema()
+    schema = row_schema(row)
     frame = pl.DataFrame({name: [row.get(name)] for name in schema}, schema=schema, strict=False)
-    final = folder / f"{row['run_id']}.parquet"
-    tmp = folder / f".{row['run_id']}.{os.getpid()}.tmp"
-    try:
-        frame.write_parquet(tmp)
-        os.replace(tmp, final)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return final
+    return write_parquet(Path(results_dir) / f"{row['run_id']}.parquet", frame)
 
 
 def scan_results(results_dir: str | os.PathLike) -> pl.LazyFrame:

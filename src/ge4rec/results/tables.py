@@ -30,6 +30,7 @@ from typing import Any
 import polars as pl
 
 from ge4rec.errors import Ge4recError
+from ge4rec.io import write_text
 from ge4rec.results.runs import (
     ABLATION_FAMILIES,
     PARADIGM_LABEL,
@@ -989,7 +990,7 @@ def table_command(args: list[str]) -> None:
         raise Ge4recError(f"--strict: {len(result.warnings)} warning(s) above; no table written")
     text = render(result, fmt)
     if opts.out:
-        Path(opts.out).write_text(text)
+        write_text(opts.out, text)
         print(f"wrote {opts.out} ({fmt})")
     else:
         sys.stdout.write(text)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ge4rec.data.batches import SplitTensors
 from ge4rec.errors import ConfigError, TrainingFailed
+from ge4rec.io import save_torch
 from ge4rec.models.base import CTRModel
 from ge4rec.train.metrics import evaluate_scores
 
@@ -87,8 +87,29 @@ def predict(model: CTRModel, split: SplitTensors, batch_size: int, device: torch
     return torch.cat(outs) if outs else torch.zeros(0)
 
 
-def evaluate(model: CTRModel, split: SplitTensors, batch_size: int, device: torch.device) -> dict[str, float]:
-    return evaluate_scores(split.label, predict(model, split, batch_size, device))
+def evaluate(
+    model: CTRModel,
+    split: SplitTensors,
+    batch_size: int,
+    device: torch.device,
+    where: str = "evaluation split",
+) -> dict[str, float]:
+    """AUC and LogLoss of the model on a split. Scores that are not finite, or a split with one
+    class (AUC undefined), raise TrainingFailed naming `where`: no metric is a NaN."""
+    scores = predict(model, split, batch_size, device)
+    bad = int((~torch.isfinite(scores)).sum().item())
+    if bad:
+        raise TrainingFailed(
+            f"the model's scores on the {where} are not finite ({bad:,} of {len(scores):,} NaN or inf; "
+            "try a lower trainer.lr or trainer.grad_clip_norm)"
+        )
+    rows, positives = len(split.label), int(split.label.sum().item())
+    if positives in (0, rows):
+        raise TrainingFailed(
+            f"the {where} has one class only ({rows:,} rows, all label {int(positives == rows)}): "
+            "AUC is undefined"
+        )
+    return evaluate_scores(split.label, scores)
 
 
 class Trainer:
@@ -202,7 +223,9 @@ class Trainer:
                         f"loss became {epoch_loss} in epoch {epoch} (try a lower trainer.lr)"
                     )
                 progress.remove_task(task)
-                valid = evaluate(model, splits["valid"], eval_batch, device)
+                valid = evaluate(
+                    model, splits["valid"], eval_batch, device, f"valid split after epoch {epoch}"
+                )
                 score = monitor_value(valid, self.monitor)
                 lr_now = optimizer.param_groups[0]["lr"]
                 improved = score > best_score
@@ -220,7 +243,7 @@ class Trainer:
                     best_score, best_epoch, bad_epochs = score, epoch, 0
                     best_state = copy.deepcopy(model.state_dict())
                     if checkpoint is not None:
-                        _save_atomic(best_state, checkpoint)
+                        save_torch(checkpoint, best_state)
                 else:
                     bad_epochs += 1
                 if show:
@@ -237,8 +260,8 @@ class Trainer:
                         group["lr"] = max(group["lr"] * factor, min_lr)
         if best_state is not None:
             model.load_state_dict(best_state)
-        valid = evaluate(model, splits["valid"], eval_batch, device)
-        test = evaluate(model, splits["test"], eval_batch, device)
+        valid = evaluate(model, splits["valid"], eval_batch, device, "valid split")
+        test = evaluate(model, splits["test"], eval_batch, device, "test split")
         return TrainResult(
             best_epoch=best_epoch,
             epochs=len(history),
@@ -249,10 +272,3 @@ class Trainer:
             history=history,
             stopped=stopped,
         )
-
-
-def _save_atomic(state: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
