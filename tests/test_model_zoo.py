@@ -18,9 +18,8 @@ from ge4rec.models import build_model, get_model_class, model_names
 from ge4rec.models.dcn import CrossNetV1
 from ge4rec.models.dcnv2 import CrossNetV2
 from ge4rec.models.fibinet import BilinearInteraction
-from ge4rec.models.fwfm import pair_indices
 from ge4rec.models.gdcn import GatedCrossNet
-from ge4rec.models.layers import pair_products, pair_sum
+from ge4rec.models.layers import pair_indices, pair_products, pair_sum
 from ge4rec.models.xdeepfm import CompressedInteraction
 from ge4rec.paradigms import GENERATORS, Generator, IdentityGenerator, build_paradigm
 

@@ -35,12 +35,6 @@ class DeepFM(CTRModel):
         )
 
     def forward(self, batch) -> torch.Tensor:
-        e, linear = self.embedding(batch)
-        z = self.generator(e)
-        partner = self.paradigm.partner(e, z)
-        self.record("raw", e)
-        self.record("generated", z)
-        self.record("operand_a", z.flatten(1))
-        self.record("operand_b", partner.flatten(1))
+        e, linear, z, partner = self.embed_and_generate(batch)
         deep = self.dnn(e.flatten(1)).squeeze(-1)
         return self.first_order(linear) + pair_sum(z, partner, self.paradigm.pairs) + deep

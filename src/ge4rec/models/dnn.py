@@ -35,5 +35,5 @@ class DNN(CTRModel):
 
     def forward(self, batch) -> torch.Tensor:
         e, _ = self.embedding(batch)
-        self.record("raw", e)
+        self.expose_operands(raw=e)
         return self.dnn(e.flatten(1)).squeeze(-1)

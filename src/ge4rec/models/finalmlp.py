@@ -109,13 +109,7 @@ class FinalMLP(CTRModel):
         return [self.schema.names.index(n) for n in names]
 
     def forward(self, batch) -> torch.Tensor:
-        e, _ = self.embedding(batch)
-        z = self.generator(e)
-        partner = self.paradigm.partner(e, z)
-        self.record("raw", e)
-        self.record("generated", z)
-        self.record("operand_a", z.flatten(1))
-        self.record("operand_b", partner.flatten(1))
+        e, _, z, partner = self.embed_and_generate(batch)
         x1, x2 = partner.flatten(1), z.flatten(1)
         if self.gate1 is not None:
             x1, x2 = x1 * self.gate1(e), x2 * self.gate2(e)

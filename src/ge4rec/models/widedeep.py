@@ -39,5 +39,5 @@ class WideDeep(CTRModel):
 
     def forward(self, batch) -> torch.Tensor:
         e, linear = self.embedding(batch)
-        self.record("raw", e)
+        self.expose_operands(raw=e)
         return self.first_order(linear) + self.dnn(e.flatten(1)).squeeze(-1)
