@@ -31,7 +31,7 @@ class DeepFM(CTRModel):
         super().__init__(schema, embedding_dim, paradigm, embedding_init_std)
         self.generator = self.make_generator()
         self.dnn = MLP(
-            self.num_fields * self.dim, list(hidden_units), dropout, batch_norm, activation, output_dim=1
+            self.num_fields * self.dim, hidden_units, dropout, batch_norm, activation, output_dim=1
         )
 
     def forward(self, batch) -> torch.Tensor:

@@ -88,7 +88,7 @@ class FiBiNET(CTRModel):
         self.bilinear_senet = BilinearInteraction(self.num_fields, self.dim, bilinear_type, rows, cols)
         self.generator = self.make_generator()
         width = 2 * len(rows) * self.dim
-        self.dnn = MLP(width, list(hidden_units), dropout, batch_norm, activation, output_dim=1)
+        self.dnn = MLP(width, hidden_units, dropout, batch_norm, activation, output_dim=1)
 
     def forward(self, batch) -> torch.Tensor:
         e, linear, z, partner = self.embed_and_generate(batch)

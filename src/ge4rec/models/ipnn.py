@@ -31,7 +31,7 @@ class IPNN(CTRModel):
         super().__init__(schema, embedding_dim, paradigm, embedding_init_std)
         self.generator = self.make_generator()
         width = self.num_fields * self.dim + num_pairs(self.num_fields, paradigm.pairs)
-        self.dnn = MLP(width, list(hidden_units), dropout, batch_norm, activation, output_dim=1)
+        self.dnn = MLP(width, hidden_units, dropout, batch_norm, activation, output_dim=1)
 
     def forward(self, batch) -> torch.Tensor:
         e, _, z, partner = self.embed_and_generate(batch)

@@ -58,17 +58,11 @@ class MLP(nn.Module):
         return self.net(x)
 
 
-def optional_mlp(
-    in_dim: int,
-    hidden: Iterable[int],
-    dropout: float = 0.0,
-    batch_norm: bool = False,
-    act: str = "relu",
-    output_dim: int | None = None,
-) -> MLP | None:
-    """An MLP for a model whose DNN is optional: None when `hidden` names no layer."""
+def optional_mlp(in_dim: int, hidden: Iterable[int], *options, **keywords) -> MLP | None:
+    """MLP(in_dim, hidden, *options, **keywords) for a model whose DNN is optional: None when
+    `hidden` names no layer."""
     hidden = list(hidden)
-    return MLP(in_dim, hidden, dropout, batch_norm, act, output_dim) if hidden else None
+    return MLP(in_dim, hidden, *options, **keywords) if hidden else None
 
 
 # ------------------------------------------------------------------------------------ field pairs
