@@ -36,9 +36,8 @@ class FwFM(CTRModel):
         self.linear_vectors = linear_type == "felv"  # ... or a d-vector per value
         super().__init__(schema, embedding_dim, paradigm, embedding_init_std)
         self.linear_type = linear_type
-        self.pair_weight = nn.Linear(
-            num_pairs(self.num_fields, paradigm.pairs), 1
-        )  # r_ij, and the model's global bias
+        # r_ij, and the model's global bias
+        self.pair_weight = nn.Linear(num_pairs(self.num_fields, paradigm.pairs), 1)
         if linear_type == "filv":
             self.field_linear = nn.Linear(self.num_fields * self.dim, 1, bias=False)  # w_F(i), flattened
         self.generator = self.make_generator()
