@@ -15,12 +15,12 @@ from ge4rec.data.batches import Batch
 from ge4rec.data.spec import CATEGORICAL, NUMERIC, SEQUENCE, Schema
 from ge4rec.errors import ConfigError
 from ge4rec.models import build_model, get_model_class, model_names
+from ge4rec.models.base import GENERATED, OPERAND_A, OPERAND_B, RAW, generated_layer
 from ge4rec.models.dcn import CrossNetV1
 from ge4rec.models.dcnv2 import CrossNetV2
 from ge4rec.models.fibinet import BilinearInteraction
-from ge4rec.models.fwfm import pair_indices
 from ge4rec.models.gdcn import GatedCrossNet
-from ge4rec.models.layers import pair_products, pair_sum
+from ge4rec.models.layers import pair_indices, pair_products, pair_sum
 from ge4rec.models.xdeepfm import CompressedInteraction
 from ge4rec.paradigms import GENERATORS, Generator, IdentityGenerator, build_paradigm
 
@@ -207,16 +207,41 @@ def test_generator_parameters_match_the_design(name):
     assert shared.generator_parameters() == width**2
 
 
-@pytest.mark.parametrize("name", INTERACTING)
-def test_capture_records_the_operands_of_the_first_interaction(name):
-    model = make(name, SFG)
+# the tensor the first cross layer multiplies its operand with; every other model pairs the
+# generated operand with the raw E (paradigm.symmetric off), DCN's rank-one cross with x_0 itself
+FIRST_PARTNER = {
+    "dcnv2": lambda model, x0: model.cross.layers[0](x0),
+    "crossnet": lambda model, x0: model.cross.layers[0](x0),
+    "gdcn": lambda model, x0: model.cross.crosses[0](x0) * torch.sigmoid(model.cross.gates[0](x0)),
+}
+
+
+@pytest.mark.parametrize("name,kind", SUPPORTED)
+def test_capture_names_every_operand_and_the_two_sides_of_the_first_interaction(name, kind):
+    model = make(name, paradigm_of(kind))
     batch = tiny_batch(tiny_schema())
     seen = model.capture(batch)
-    width = tiny_schema().num_fields * DIM
-    assert seen["raw"].shape == (len(batch), tiny_schema().num_fields, DIM)
-    assert "generated" in seen or "generated.0" in seen
-    for key in ("operand_a", "operand_b"):
-        assert seen[key].shape == (len(batch), width)
+    if name == "lr":  # no embedding vectors, nothing to analyse
+        assert seen == {}
+        return
+    with torch.no_grad():
+        e, _ = model.embedding(batch)
+    assert torch.equal(seen[RAW], e)
+    if not model.has_interaction:
+        assert set(seen) == {RAW}
+        return
+    count = generator_count(name)
+    layers = [generated_layer(k) for k in range(count)] if name in LAYERED else [GENERATED]
+    assert set(seen) == {RAW, *layers, OPERAND_A, OPERAND_B}
+    x0 = e.flatten(1)
+    assert seen[OPERAND_A].shape == seen[OPERAND_B].shape == (len(batch), x0.shape[1])
+    # side A is the first interaction's generated operand, side B what it meets there
+    assert torch.equal(seen[OPERAND_A], seen[layers[0]].flatten(1))
+    with torch.no_grad():
+        partner = FIRST_PARTNER.get(name, lambda model, x0: x0)(model, x0)
+    assert torch.equal(seen[OPERAND_B], partner)
+    for layer in layers:  # the identity generator hands E itself to every interaction
+        assert torch.equal(seen[layer].flatten(1), x0) == (kind == "disc")
 
 
 # ------------------------------------------------------- vectorised pair sums vs an explicit loop

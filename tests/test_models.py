@@ -7,6 +7,15 @@ import torch
 from ge4rec.data.batches import Batch
 from ge4rec.data.spec import CATEGORICAL, NUMERIC, SEQUENCE, Schema
 from ge4rec.models import build_model
+from ge4rec.models.base import (
+    GENERATED,
+    OPERAND_A,
+    OPERAND_B,
+    RAW,
+    CTRModel,
+    generated_layer,
+    generated_layer_index,
+)
 from ge4rec.models.layers import pair_sum
 from ge4rec.paradigms import build_paradigm
 
@@ -131,7 +140,42 @@ def test_forward_shape_gradients_and_one_lookup(key, paradigm):
     no_grad = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
     assert no_grad == []
     recorded = model.capture(batch)
-    assert {"raw", "operand_a", "operand_b"} <= set(recorded)
+    assert {RAW, OPERAND_A, OPERAND_B} <= set(recorded)
+
+
+class TwoLayerProbe(CTRModel):
+    """Two interaction layers with known operands: 2E and 3E, meeting 5E and 7E."""
+
+    def forward(self, batch):
+        e, _ = self.embedding(batch)
+        self.expose_operands(raw=e)
+        for layer, (scale, partner) in enumerate([(2.0, 5.0), (3.0, 7.0)]):
+            self.expose_operands(generated=scale * e, partner=partner * e, layer=layer)
+        return e.sum(dim=(1, 2))
+
+
+def test_expose_operands_names_every_layer_and_keeps_the_first_interactions_sides():
+    model = TwoLayerProbe(
+        tiny_schema(), DIM, build_paradigm({**SFG_DEFAULTS, "name": "disc", "generator": "identity"})
+    )
+    batch = tiny_batch(tiny_schema())
+    e, _ = model.embedding(batch)
+    seen = model.capture(batch)
+    assert list(seen) == [RAW, generated_layer(0), OPERAND_A, OPERAND_B, generated_layer(1)]
+    assert torch.equal(seen[RAW], e) and torch.equal(seen[generated_layer(1)], 3.0 * e)
+    assert torch.equal(seen[OPERAND_A], (2.0 * e).flatten(1))  # layer 0's operand, flattened
+    assert torch.equal(seen[OPERAND_B], (5.0 * e).flatten(1))  # ... and its partner, not layer 1's
+    assert not any(t.requires_grad for t in seen.values())
+    assert model.capture(batch).keys() == seen.keys()  # a second capture starts empty again
+    with pytest.raises(ValueError, match="partner needs the generated operand"):
+        model.expose_operands(partner=e)
+
+
+def test_generated_layer_names_round_trip():
+    assert [generated_layer(k) for k in (0, 1, 12)] == ["generated.0", "generated.1", "generated.12"]
+    assert [generated_layer_index(generated_layer(k)) for k in (0, 1, 12)] == [0, 1, 12]
+    for other in (GENERATED, RAW, OPERAND_A, "generated.", "generated.x", "generatedx.1", "raw.0"):
+        assert generated_layer_index(other) is None
 
 
 def test_sfg_refused_for_a_model_without_interaction():

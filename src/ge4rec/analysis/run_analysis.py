@@ -52,7 +52,14 @@ from ge4rec.analysis.spectrum import (
 from ge4rec.data.batches import SplitTensors
 from ge4rec.errors import ConfigError, Ge4recError
 from ge4rec.io import write_json, write_parquet
-from ge4rec.models.base import CTRModel
+from ge4rec.models.base import (
+    GENERATED,
+    OPERAND_A,
+    OPERAND_B,
+    RAW,
+    CTRModel,
+    generated_layer_index,
+)
 from ge4rec.results.store import ANALYSIS_COLUMNS
 
 SPLITS = ("train", "valid", "test")
@@ -131,10 +138,10 @@ def capture(
 def operand_layers(captured: dict[str, torch.Tensor]) -> list[str]:
     """The recorded interaction operands in layer order: ["generated"], or ["generated.0",
     "generated.1", ...] for models with several interaction layers; [] when none is recorded."""
-    if "generated" in captured:
-        return ["generated"]
-    layers = [k for k in captured if k.startswith("generated.") and k.split(".", 1)[1].isdigit()]
-    return sorted(layers, key=lambda k: int(k.split(".", 1)[1]))
+    if GENERATED in captured:
+        return [GENERATED]
+    layers = [k for k in captured if generated_layer_index(k) is not None]
+    return sorted(layers, key=generated_layer_index)
 
 
 def stacked_operand(captured: dict[str, torch.Tensor]) -> torch.Tensor | None:
@@ -149,7 +156,7 @@ def stacked_operand(captured: dict[str, torch.Tensor]) -> torch.Tensor | None:
 def embedding_names(model: CTRModel, captured: dict[str, torch.Tensor]) -> list[str]:
     """The embeddings to analyse: "raw", "operand" (in both paradigms, when the model records an
     operand), and under a generative paradigm every generator layer on its own."""
-    names = ["raw"] if "raw" in captured else []
+    names = [RAW] if RAW in captured else []
     layers = operand_layers(captured)
     if layers:
         names.append(OPERAND)
@@ -242,7 +249,7 @@ def analyze_model(
             entry["fields"] = fields
         embeddings[embedding] = entry
 
-    for role in ("raw", OPERAND):
+    for role in (RAW, OPERAND):
         entry = embeddings.get(role)
         scalars[f"information_abundance_{role}"] = entry["whole"]["information_abundance"] if entry else None
         scalars[f"effective_rank_{role}"] = entry["whole"]["effective_rank"] if entry else None
@@ -251,9 +258,9 @@ def analyze_model(
         scalars[f"information_abundance_{role}_field_mean"] = mean
 
     redundancy_frame, redundancy = None, None
-    if "operand_a" in captured and "operand_b" in captured:
-        a = captured["operand_a"].reshape(len(sample), -1)
-        b = captured["operand_b"].reshape(len(sample), -1)
+    if OPERAND_A in captured and OPERAND_B in captured:
+        a = captured[OPERAND_A].reshape(len(sample), -1)
+        b = captured[OPERAND_B].reshape(len(sample), -1)
         matrix = cross_correlation(a, b)
         tensors["redundancy"] = matrix
         pairing = str(getattr(model, "operand_pairing", DEFAULT_PAIRING))
@@ -386,8 +393,8 @@ def collapse_tracker(split: SplitTensors, rows: int | None, seed: int, batch_siz
     def track(model: CTRModel) -> dict[str, float]:
         captured = capture(model, sample, batch_size, device)
         out: dict[str, float] = {}
-        for role in ("raw", OPERAND):
-            flat = captured.get("raw") if role == "raw" else stacked_operand(captured)
+        for role in (RAW, OPERAND):
+            flat = captured.get(RAW) if role == RAW else stacked_operand(captured)
             if flat is None:
                 continue
             measures = spectrum_measures(covariance_spectrum(flat.reshape(flat.shape[0], -1)))

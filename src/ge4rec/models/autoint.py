@@ -7,7 +7,7 @@ from torch import nn
 
 from ge4rec.errors import ConfigError
 from ge4rec.models.base import CTRModel, register_model
-from ge4rec.models.layers import MLP
+from ge4rec.models.layers import optional_mlp
 
 
 class InteractingLayer(nn.Module):
@@ -97,18 +97,11 @@ class AutoInt(CTRModel):
             width = layer.out_dim
         self.attention = nn.ModuleList(layers)
         self.attention_head = nn.Linear(self.num_fields * width, 1)
-        hidden = list(dnn_hidden_units)
         width = self.num_fields * self.dim
-        self.dnn = MLP(width, hidden, dropout, batch_norm, activation, output_dim=1) if hidden else None
+        self.dnn = optional_mlp(width, dnn_hidden_units, dropout, batch_norm, activation, output_dim=1)
 
     def forward(self, batch) -> torch.Tensor:
-        e, linear = self.embedding(batch)
-        z = self.generator(e)
-        queries = self.paradigm.partner(e, z)
-        self.record("raw", e)
-        self.record("generated", z)
-        self.record("operand_a", z.flatten(1))
-        self.record("operand_b", queries.flatten(1))
+        e, linear, z, queries = self.embed_and_generate(batch)
         h = self.attention[0](queries, z)
         for layer in self.attention[1:]:
             h = layer(h, h)

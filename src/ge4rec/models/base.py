@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -17,6 +17,32 @@ from ge4rec.models.embedding import FeatureEmbedding
 from ge4rec.paradigms import Generator, Paradigm
 
 MODELS: dict[str, type[CTRModel]] = {}
+
+# --- the names a model's operands are captured under (the keys of `CTRModel.capture`) -------------
+RAW = "raw"  # E [B, F, d]: the raw field embeddings
+GENERATED = "generated"  # Z [B, F, d] (or flattened [B, F*d]) of a model with one interaction
+OPERAND_A = "operand_a"  # the generated side of the model's first interaction, flattened [B, D]
+OPERAND_B = "operand_b"  # the side it meets there (its partner), flattened [B, D]
+
+
+def generated_layer(index: int) -> str:
+    """The name of interaction layer `index`'s operand (cross networks, CIN): "generated.0", ..."""
+    return f"{GENERATED}.{index}"
+
+
+def generated_layer_index(name: str) -> int | None:
+    """The layer of a `generated_layer` name, None for any other name ("generated" included)."""
+    prefix, dot, index = name.partition(".")
+    return int(index) if prefix == GENERATED and dot and index.isdigit() else None
+
+
+class Embedded(NamedTuple):
+    """What a model with one interaction works on: E, the first-order part, Z and Z's partner."""
+
+    raw: torch.Tensor
+    linear: torch.Tensor | None
+    generated: torch.Tensor
+    partner: torch.Tensor
 
 
 def register_model(name: str) -> Callable[[type[CTRModel]], type[CTRModel]]:
@@ -77,13 +103,45 @@ class CTRModel(nn.Module):
         self._captured: dict[str, torch.Tensor] | None = None
 
     # --- what the analysis sees ---------------------------------------------------------------
-    # Models call `self.record(name, tensor)` in forward; it costs nothing unless a capture is on.
-    # Names: "raw" (E [B, F, d]), "generated" or "generated.0", "generated.1", ... per layer
-    # (Z [B, F, d] or flattened [B, F*d]), and "operand_a" / "operand_b" (the two sides of the
-    # model's first interaction, [B, D] each) for the redundancy measure.
-    def record(self, name: str, tensor: torch.Tensor) -> None:
-        if self._captured is not None:
-            self._captured[name] = tensor.detach()
+    def expose_operands(
+        self,
+        raw: torch.Tensor | None = None,
+        generated: torch.Tensor | None = None,
+        partner: torch.Tensor | None = None,
+        layer: int | None = None,
+    ) -> None:
+        """Show the analysis the model's interaction operands; it costs nothing unless `capture` runs.
+
+        raw: E [B, F, d], captured as RAW. generated: the operand on the generated side of an
+        interaction (Z under SFG, E under DIS), [B, F, d] or flattened: GENERATED for a model with
+        one interaction, `generated_layer(layer)` for interaction layer `layer` of a model with
+        several (cross networks, CIN). partner: what `generated` meets in that interaction; for the
+        model's first interaction (layer None or 0) the two, flattened to [B, D], are captured as
+        OPERAND_A and OPERAND_B, the pair the redundancy measure correlates (later layers' partners
+        are not captured).
+        """
+        if partner is not None and generated is None:
+            raise ValueError("expose_operands: a partner needs the generated operand it meets")
+        if self._captured is None:
+            return
+        if raw is not None:
+            self._captured[RAW] = raw.detach()
+        if generated is not None:
+            name = GENERATED if layer is None else generated_layer(layer)
+            self._captured[name] = generated.detach()
+        if partner is not None and layer in (None, 0):
+            self._captured[OPERAND_A] = generated.flatten(1).detach()
+            self._captured[OPERAND_B] = partner.flatten(1).detach()
+
+    def embed_and_generate(self, batch: Batch) -> Embedded:
+        """E and the first-order part from the table, Z = self.generator(E) and the partner Z meets
+        (E, or Z under paradigm.symmetric), exposed as the model's one interaction: the start of
+        every model whose single interaction pairs a generated operand with a partner."""
+        e, linear = self.embedding(batch)
+        z = self.generator(e)
+        partner = self.paradigm.partner(e, z)
+        self.expose_operands(raw=e, generated=z, partner=partner)
+        return Embedded(e, linear, z, partner)
 
     @torch.no_grad()
     def capture(self, batch: Batch) -> dict[str, torch.Tensor]:

@@ -5,40 +5,32 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ge4rec.models.base import CTRModel, register_model
-from ge4rec.models.layers import MLP, CrossDropout, cross_operand, record_cross
+from ge4rec.models.base import register_model
+from ge4rec.models.layers import CrossModel, CrossNetwork
 
 
-class CrossNetV1(nn.Module):
+class CrossNetV1(CrossNetwork):
     """x_{l+1} = u_l (x_l . w_l) + b_l + x_l, i.e. x_0 x_l^T w_l + b_l + x_l with u_l = x_0.
 
     The operand u_l is x_0 in the discriminative paradigm and a per-layer generated embedding under
-    SFG (read from x_l, or from x_0 with paradigm.source=x0), as in DCN-V2's cross network.
+    SFG (read from x_l, or from x_0 with paradigm.source=x0), as in DCN-V2's cross network. It
+    meets x_l itself: the two sides of the outer product x_0 x_l^T.
     """
 
     def __init__(self, width: int, num_layers: int, dropout: float = 0.0):
-        super().__init__()
+        super().__init__(num_layers, dropout)
         # one Linear(width, 1) per layer holds w_l (xavier-normal, as every Linear), b_l is separate
         self.projections = nn.ModuleList(nn.Linear(width, 1, bias=False) for _ in range(num_layers))
         self.biases = nn.ParameterList(nn.Parameter(torch.zeros(width)) for _ in range(num_layers))
-        self.dropout = CrossDropout(dropout)
 
-    def forward(
-        self,
-        x0: torch.Tensor,
-        generators: nn.ModuleList,
-        record=None,
-    ) -> torch.Tensor:
-        x = x0
-        for index, (w, b, gen) in enumerate(zip(self.projections, self.biases, generators)):
-            operand = cross_operand(x0, x, gen)
-            record_cross(record, index, operand, x)  # the two sides of the outer product x_0 x_l^T
-            x = self.dropout(x + operand * w(x) + b)
-        return x
+    def cross_layer(
+        self, index: int, operand: torch.Tensor, x: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return x + operand * self.projections[index](x) + self.biases[index], x
 
 
 @register_model("dcn")
-class DCN(CTRModel):
+class DCN(CrossModel):
     """Cross network x_0 x_l^T w_l + b_l + x_l in parallel with a DNN, joined by one linear layer.
 
     The two outputs are concatenated into the paper's combination layer.
@@ -64,22 +56,6 @@ class DCN(CTRModel):
         embedding_init_std: float = 1e-4,
     ):
         super().__init__(schema, embedding_dim, paradigm, embedding_init_std)
-        width = self.num_fields * self.dim
-        self.cross = CrossNetV1(width, int(num_cross_layers), dropout=paradigm.cross_dropout)
-        self.generators = self.make_generators(int(num_cross_layers), residual_default=True)
-        hidden = list(hidden_units)
-        self.dnn = MLP(width, hidden, dropout, batch_norm, activation) if hidden else None
-        self.head = nn.Linear(width + (self.dnn.out_dim if self.dnn is not None else 0), 1)
-
-    def forward(self, batch) -> torch.Tensor:
-        e, _ = self.embedding(batch)
-        x0 = e.flatten(1)
-        self.record("raw", e)
-        out = self.cross(
-            x0,
-            self.generators,
-            self.record,
-        )
-        if self.dnn is not None:
-            out = torch.cat([out, self.dnn(x0)], dim=1)
-        return self.head(out).squeeze(-1)
+        cross = CrossNetV1(self.num_fields * self.dim, int(num_cross_layers), dropout=paradigm.cross_dropout)
+        final = self.build_cross_and_deep(cross, "parallel", hidden_units, dropout, batch_norm, activation)
+        self.head = nn.Linear(final, 1)

@@ -6,38 +6,29 @@ import torch
 from torch import nn
 
 from ge4rec.errors import ConfigError
-from ge4rec.models.base import CTRModel, register_model
-from ge4rec.models.layers import CrossDropout, combine_cross_deep, cross_operand, deep_tower, record_cross
+from ge4rec.models.base import register_model
+from ge4rec.models.layers import CrossModel, CrossNetwork
 
 VARIANTS = ("stock", "reference")
 
 
-class CrossNetV2(nn.Module):
+class CrossNetV2(CrossNetwork):
     """x_{l+1} = x_l + u_l * (W_l x_l + b_l), where the interaction operand u_l is x_0 in the
     discriminative paradigm and a per-layer generated embedding under SFG."""
 
     def __init__(self, width: int, num_layers: int, bias: bool, dropout: float = 0.0):
-        super().__init__()
+        super().__init__(num_layers, dropout)
         self.layers = nn.ModuleList(nn.Linear(width, width, bias=bias) for _ in range(num_layers))
-        self.dropout = CrossDropout(dropout)
 
-    def forward(
-        self,
-        x0: torch.Tensor,
-        generators: nn.ModuleList,
-        record=None,
-    ) -> torch.Tensor:
-        x = x0
-        for index, (layer, gen) in enumerate(zip(self.layers, generators)):
-            operand = cross_operand(x0, x, gen)
-            crossed = layer(x)
-            record_cross(record, index, operand, crossed)
-            x = self.dropout(x + operand * crossed)
-        return x
+    def cross_layer(
+        self, index: int, operand: torch.Tensor, x: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        crossed = self.layers[index](x)
+        return x + operand * crossed, crossed
 
 
 @register_model("dcnv2")
-class DCNv2(CTRModel):
+class DCNv2(CrossModel):
     """Cross network (full-rank) with a DNN, parallel or stacked.
 
     variant `stock` (the paper): cross layers with bias, one linear output layer. variant
@@ -51,9 +42,6 @@ class DCNv2(CTRModel):
     model exactly. paradigm.cross_dropout (SFG only) drops units of each cross layer's output.
     The DNN stays on the raw embeddings.
     """
-
-    # which entries of the operands' cross-correlation the interaction multiplies (analysis)
-    operand_pairing = "hadamard"
 
     def __init__(
         self,
@@ -72,25 +60,15 @@ class DCNv2(CTRModel):
         super().__init__(schema, embedding_dim, paradigm, embedding_init_std)
         if variant not in VARIANTS:
             raise ConfigError(f"model.variant: '{variant}' (expected one of {', '.join(VARIANTS)})")
-        self.structure, self.variant = structure, variant
-        width = self.num_fields * self.dim
-        self.cross = CrossNetV2(
-            width, int(num_cross_layers), bias=(variant == "stock"), dropout=paradigm.cross_dropout
+        self.variant = variant
+        cross = CrossNetV2(
+            self.num_fields * self.dim,
+            int(num_cross_layers),
+            bias=(variant == "stock"),
+            dropout=paradigm.cross_dropout,
         )
-        self.generators = self.make_generators(int(num_cross_layers), residual_default=True)
-        self.dnn, final = deep_tower(structure, width, hidden_units, dropout, batch_norm, activation)
+        final = self.build_cross_and_deep(cross, structure, hidden_units, dropout, batch_norm, activation)
         if variant == "reference":
             self.head = nn.Sequential(nn.Linear(final, 2 * final), nn.ReLU(), nn.Linear(2 * final, 1))
         else:
             self.head = nn.Linear(final, 1)
-
-    def forward(self, batch) -> torch.Tensor:
-        e, _ = self.embedding(batch)
-        x0 = e.flatten(1)
-        self.record("raw", e)
-        crossed = self.cross(
-            x0,
-            self.generators,
-            self.record,
-        )
-        return self.head(combine_cross_deep(self.structure, crossed, x0, self.dnn)).squeeze(-1)

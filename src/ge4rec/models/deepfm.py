@@ -31,16 +31,10 @@ class DeepFM(CTRModel):
         super().__init__(schema, embedding_dim, paradigm, embedding_init_std)
         self.generator = self.make_generator()
         self.dnn = MLP(
-            self.num_fields * self.dim, list(hidden_units), dropout, batch_norm, activation, output_dim=1
+            self.num_fields * self.dim, hidden_units, dropout, batch_norm, activation, output_dim=1
         )
 
     def forward(self, batch) -> torch.Tensor:
-        e, linear = self.embedding(batch)
-        z = self.generator(e)
-        partner = self.paradigm.partner(e, z)
-        self.record("raw", e)
-        self.record("generated", z)
-        self.record("operand_a", z.flatten(1))
-        self.record("operand_b", partner.flatten(1))
+        e, linear, z, partner = self.embed_and_generate(batch)
         deep = self.dnn(e.flatten(1)).squeeze(-1)
         return self.first_order(linear) + pair_sum(z, partner, self.paradigm.pairs) + deep

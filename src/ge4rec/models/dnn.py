@@ -31,9 +31,9 @@ class DNN(CTRModel):
     ):
         super().__init__(schema, embedding_dim, paradigm, embedding_init_std)
         width = self.num_fields * self.dim
-        self.dnn = MLP(width, list(hidden_units), dropout, batch_norm, activation, output_dim=1)
+        self.dnn = MLP(width, hidden_units, dropout, batch_norm, activation, output_dim=1)
 
     def forward(self, batch) -> torch.Tensor:
         e, _ = self.embedding(batch)
-        self.record("raw", e)
+        self.expose_operands(raw=e)
         return self.dnn(e.flatten(1)).squeeze(-1)

@@ -7,8 +7,7 @@ from torch import nn
 
 from ge4rec.errors import ConfigError
 from ge4rec.models.base import CTRModel, register_model
-from ge4rec.models.fwfm import pair_indices
-from ge4rec.models.layers import MLP
+from ge4rec.models.layers import MLP, pair_indices
 
 BILINEAR_TYPES = ("field_all", "field_each", "field_interaction")
 
@@ -89,16 +88,10 @@ class FiBiNET(CTRModel):
         self.bilinear_senet = BilinearInteraction(self.num_fields, self.dim, bilinear_type, rows, cols)
         self.generator = self.make_generator()
         width = 2 * len(rows) * self.dim
-        self.dnn = MLP(width, list(hidden_units), dropout, batch_norm, activation, output_dim=1)
+        self.dnn = MLP(width, hidden_units, dropout, batch_norm, activation, output_dim=1)
 
     def forward(self, batch) -> torch.Tensor:
-        e, linear = self.embedding(batch)
-        z = self.generator(e)
-        partner = self.paradigm.partner(e, z)
-        self.record("raw", e)
-        self.record("generated", z)
-        self.record("operand_a", z.flatten(1))
-        self.record("operand_b", partner.flatten(1))
+        e, linear, z, partner = self.embed_and_generate(batch)
         weights = self.senet(e).unsqueeze(-1)
         p = self.bilinear(partner, z)
         q = self.bilinear_senet(weights * partner, weights * z)

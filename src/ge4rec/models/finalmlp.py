@@ -22,7 +22,7 @@ class FeatureGate(nn.Module):
         self.register_buffer("context", torch.tensor(context, dtype=torch.long), persistent=False)
         self.context_vector = None if context else nn.Parameter(torch.randn(1, dim) * 0.01)
         in_dim = len(context) * dim if context else dim
-        self.mlp = MLP(in_dim, list(hidden_units), output_dim=out_dim)
+        self.mlp = MLP(in_dim, hidden_units, output_dim=out_dim)
 
     def forward(self, e: torch.Tensor) -> torch.Tensor:
         source = self.context_vector if self.context_vector is not None else e[:, self.context].flatten(1)
@@ -88,8 +88,8 @@ class FinalMLP(CTRModel):
                 "model.mlp1_hidden_units / mlp2_hidden_units: each stream needs at least one layer"
             )
         self.generator = self.make_generator()
-        self.stream1 = MLP(width, list(mlp1_hidden_units), mlp1_dropout, mlp1_batch_norm, activation)
-        self.stream2 = MLP(width, list(mlp2_hidden_units), mlp2_dropout, mlp2_batch_norm, activation)
+        self.stream1 = MLP(width, mlp1_hidden_units, mlp1_dropout, mlp1_batch_norm, activation)
+        self.stream2 = MLP(width, mlp2_hidden_units, mlp2_dropout, mlp2_batch_norm, activation)
         if use_fs:
             context1 = self._field_indices(fs1_context, "fs1_context")
             context2 = self._field_indices(fs2_context, "fs2_context")
@@ -109,13 +109,7 @@ class FinalMLP(CTRModel):
         return [self.schema.names.index(n) for n in names]
 
     def forward(self, batch) -> torch.Tensor:
-        e, _ = self.embedding(batch)
-        z = self.generator(e)
-        partner = self.paradigm.partner(e, z)
-        self.record("raw", e)
-        self.record("generated", z)
-        self.record("operand_a", z.flatten(1))
-        self.record("operand_b", partner.flatten(1))
+        e, _, z, partner = self.embed_and_generate(batch)
         x1, x2 = partner.flatten(1), z.flatten(1)
         if self.gate1 is not None:
             x1, x2 = x1 * self.gate1(e), x2 * self.gate2(e)

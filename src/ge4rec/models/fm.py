@@ -22,11 +22,5 @@ class FM(CTRModel):
         self.generator = self.make_generator()
 
     def forward(self, batch) -> torch.Tensor:
-        e, linear = self.embedding(batch)
-        z = self.generator(e)
-        partner = self.paradigm.partner(e, z)
-        self.record("raw", e)
-        self.record("generated", z)
-        self.record("operand_a", z.flatten(1))
-        self.record("operand_b", partner.flatten(1))
+        _, linear, z, partner = self.embed_and_generate(batch)
         return self.first_order(linear) + pair_sum(z, partner, self.paradigm.pairs)

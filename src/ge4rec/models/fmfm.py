@@ -7,7 +7,7 @@ from torch import nn
 
 from ge4rec.errors import ConfigError
 from ge4rec.models.base import CTRModel, register_model
-from ge4rec.models.fwfm import pair_indices
+from ge4rec.models.layers import pair_indices
 
 INTERACTIONS = ("matrix", "vector")
 
@@ -54,11 +54,5 @@ class FmFM(CTRModel):
         return (mapped * right[:, self.cols]).sum(dim=(1, 2))
 
     def forward(self, batch) -> torch.Tensor:
-        e, linear = self.embedding(batch)
-        z = self.generator(e)
-        partner = self.paradigm.partner(e, z)
-        self.record("raw", e)
-        self.record("generated", z)
-        self.record("operand_a", z.flatten(1))
-        self.record("operand_b", partner.flatten(1))
+        _, linear, z, partner = self.embed_and_generate(batch)
         return self.first_order(linear) + self.interaction(partner, z)

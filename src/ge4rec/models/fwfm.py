@@ -7,17 +7,9 @@ from torch import nn
 
 from ge4rec.errors import ConfigError
 from ge4rec.models.base import CTRModel, register_model
+from ge4rec.models.layers import num_pairs, pair_products
 
 LINEAR_TYPES = ("lw", "felv", "filv")
-
-
-def pair_indices(num_fields: int, pairs: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Field indices (i, j) of every pair a model sums over: i<j, or all ordered pairs (i = j included)."""
-    if pairs == "all":
-        index = torch.arange(num_fields)
-        return index.repeat_interleave(num_fields), index.repeat(num_fields)
-    rows, cols = torch.triu_indices(num_fields, num_fields, offset=1)
-    return rows, cols
 
 
 @register_model("fwfm")
@@ -44,27 +36,18 @@ class FwFM(CTRModel):
         self.linear_vectors = linear_type == "felv"  # ... or a d-vector per value
         super().__init__(schema, embedding_dim, paradigm, embedding_init_std)
         self.linear_type = linear_type
-        rows, cols = pair_indices(self.num_fields, paradigm.pairs)
-        self.register_buffer("rows", rows, persistent=False)
-        self.register_buffer("cols", cols, persistent=False)
-        self.pair_weight = nn.Linear(len(rows), 1)  # r_ij, and the model's global bias
+        # r_ij, and the model's global bias
+        self.pair_weight = nn.Linear(num_pairs(self.num_fields, paradigm.pairs), 1)
         if linear_type == "filv":
             self.field_linear = nn.Linear(self.num_fields * self.dim, 1, bias=False)  # w_F(i), flattened
         self.generator = self.make_generator()
 
     def interaction(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
         """sum over pairs (i, j) of r_ij <left_i, right_j> (+ the pair layer's bias), [B]."""
-        gram = torch.einsum("bid,bjd->bij", left, right)
-        return self.pair_weight(gram[:, self.rows, self.cols]).squeeze(-1)
+        return self.pair_weight(pair_products(left, right, self.paradigm.pairs)).squeeze(-1)
 
     def forward(self, batch) -> torch.Tensor:
-        e, linear = self.embedding(batch)
-        z = self.generator(e)
-        partner = self.paradigm.partner(e, z)
-        self.record("raw", e)
-        self.record("generated", z)
-        self.record("operand_a", z.flatten(1))
-        self.record("operand_b", partner.flatten(1))
+        e, linear, z, partner = self.embed_and_generate(batch)
         if self.linear_type == "filv":
             first = self.field_linear(e.flatten(1)).squeeze(-1)
         elif self.linear_type == "felv":

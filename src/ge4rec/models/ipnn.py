@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ge4rec.models.base import CTRModel, register_model
-from ge4rec.models.layers import MLP, pair_products
+from ge4rec.models.layers import MLP, num_pairs, pair_products
 
 
 @register_model("ipnn")
@@ -29,19 +29,11 @@ class IPNN(CTRModel):
         embedding_init_std: float = 1e-4,
     ):
         super().__init__(schema, embedding_dim, paradigm, embedding_init_std)
-        f = self.num_fields
-        num_pairs = f * f if paradigm.pairs == "all" else f * (f - 1) // 2
         self.generator = self.make_generator()
-        width = f * self.dim + num_pairs
-        self.dnn = MLP(width, list(hidden_units), dropout, batch_norm, activation, output_dim=1)
+        width = self.num_fields * self.dim + num_pairs(self.num_fields, paradigm.pairs)
+        self.dnn = MLP(width, hidden_units, dropout, batch_norm, activation, output_dim=1)
 
     def forward(self, batch) -> torch.Tensor:
-        e, _ = self.embedding(batch)
-        z = self.generator(e)
-        partner = self.paradigm.partner(e, z)
-        self.record("raw", e)
-        self.record("generated", z)
-        self.record("operand_a", z.flatten(1))
-        self.record("operand_b", partner.flatten(1))
+        e, _, z, partner = self.embed_and_generate(batch)
         products = pair_products(z, partner, self.paradigm.pairs)
         return self.dnn(torch.cat([e.flatten(1), products], dim=1)).squeeze(-1)

@@ -1,22 +1,19 @@
-"""Building blocks shared by the base models."""
+"""Building blocks shared by the base models: activations by name, MLP towers, field pairs and
+the cross networks' skeleton."""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import nn
 
 from ge4rec.errors import ConfigError
+from ge4rec.models.base import CTRModel
+from ge4rec.paradigms.generators import ACTIVATIONS as GENERATOR_ACTIVATIONS
 
-ACTIVATIONS = {
-    "relu": nn.ReLU,
-    "identity": nn.Identity,
-    "linear": nn.Identity,
-    "sigmoid": nn.Sigmoid,
-    "tanh": nn.Tanh,
-    "silu": nn.SiLU,
-    "gelu": nn.GELU,
-    "prelu": nn.PReLU,
-}
+# model.activation and model.cin_activation: the generators' activations, plus PReLU
+ACTIVATIONS: dict[str, type[nn.Module]] = {**GENERATOR_ACTIVATIONS, "prelu": nn.PReLU}
 
 
 def activation(name: str, where: str = "activation") -> nn.Module:
@@ -34,7 +31,7 @@ class MLP(nn.Module):
     def __init__(
         self,
         in_dim: int,
-        hidden: list[int],
+        hidden: Iterable[int],
         dropout: float = 0.0,
         batch_norm: bool = False,
         act: str = "relu",
@@ -61,6 +58,33 @@ class MLP(nn.Module):
         return self.net(x)
 
 
+def optional_mlp(in_dim: int, hidden: Iterable[int], *options, **keywords) -> MLP | None:
+    """MLP(in_dim, hidden, *options, **keywords) for a model whose DNN is optional: None when
+    `hidden` names no layer."""
+    hidden = list(hidden)
+    return MLP(in_dim, hidden, *options, **keywords) if hidden else None
+
+
+# ------------------------------------------------------------------------------------ field pairs
+
+
+def pair_indices(
+    num_fields: int, pairs: str, device: torch.device | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Field indices (i, j) of every pair a model sums over: i<j, or all ordered pairs (i = j
+    included), row-major."""
+    if pairs == "all":
+        index = torch.arange(num_fields, device=device)
+        return index.repeat_interleave(num_fields), index.repeat(num_fields)
+    rows, cols = torch.triu_indices(num_fields, num_fields, offset=1, device=device)
+    return rows, cols
+
+
+def num_pairs(num_fields: int, pairs: str) -> int:
+    """How many pairs `pair_indices` gives: F(F-1)/2 for i<j, F^2 for all ordered pairs."""
+    return num_fields * num_fields if pairs == "all" else num_fields * (num_fields - 1) // 2
+
+
 def pair_sum(z: torch.Tensor, e: torch.Tensor, pairs: str = "i<j") -> torch.Tensor:
     """sum over field pairs of <z_i, e_j>: pairs 'i<j', or 'all' ordered pairs (i = j included).
 
@@ -74,24 +98,15 @@ def pair_sum(z: torch.Tensor, e: torch.Tensor, pairs: str = "i<j") -> torch.Tens
 
 
 def pair_products(z: torch.Tensor, e: torch.Tensor, pairs: str = "i<j") -> torch.Tensor:
-    """All pairwise inner products <z_i, e_j> as [B, P] (i<j upper triangle, or every ordered pair)."""
+    """All pairwise inner products <z_i, e_j> as [B, P], in `pair_indices` order."""
     gram = torch.einsum("bid,bjd->bij", z, e)
-    f = z.shape[1]
-    if pairs == "all":
-        return gram.reshape(gram.shape[0], f * f)
-    rows, cols = torch.triu_indices(f, f, offset=1, device=z.device)
+    rows, cols = pair_indices(z.shape[1], pairs, device=z.device)
     return gram[:, rows, cols]
 
 
 # ------------------------------------------------------------------ shared by the cross networks
 
 CROSS_STRUCTURES = ("parallel", "stacked", "crossnet")
-
-
-def cross_operand(x0: torch.Tensor, x: torch.Tensor, generator) -> torch.Tensor:
-    """The operand that takes x_0's place in a cross layer whose input is x_l: the paradigm's
-    generator decides (identity: x_0; learned: generated from x_l or x_0, paradigm.source)."""
-    return generator.cross(x0, x)
 
 
 class CrossDropout(nn.Module):
@@ -106,14 +121,37 @@ class CrossDropout(nn.Module):
         return self.dropout(x)
 
 
-def record_cross(record, index: int, operand: torch.Tensor, other: torch.Tensor) -> None:
-    """Record a cross layer's generated operand, and the two sides of the first cross."""
-    if record is None:
-        return
-    record(f"generated.{index}", operand)
-    if index == 0:
-        record("operand_a", operand)
-        record("operand_b", other)
+class CrossNetwork(nn.Module):
+    """The loop every cross network runs: layer l crosses x_l with the operand u_l that takes x_0's
+    place, x_{l+1} = dropout(cross_layer(l, u_l, x_l)).
+
+    The paradigm's generator of layer l gives u_l (`Generator.cross`): x_0 itself under DIS, a
+    generated embedding (from x_l, or from x_0 with paradigm.source=x0) under SFG. Subclasses
+    define `cross_layer`; `expose` (the model's `expose_operands`) sees every layer's operand.
+    """
+
+    def __init__(self, num_layers: int, dropout: float = 0.0):
+        super().__init__()
+        self.num_layers = int(num_layers)
+        self.dropout = CrossDropout(dropout)
+
+    def cross_layer(
+        self, index: int, operand: torch.Tensor, x: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Layer `index`: x_{l+1} before dropout, and the tensor the operand multiplies there."""
+        raise NotImplementedError
+
+    def forward(
+        self, x0: torch.Tensor, generators: nn.ModuleList, expose: Callable[..., None] | None = None
+    ) -> torch.Tensor:
+        x = x0
+        for index in range(self.num_layers):
+            operand = generators[index].cross(x0, x)
+            out, partner = self.cross_layer(index, operand, x)
+            if expose is not None:
+                expose(generated=operand, partner=partner, layer=index)
+            x = self.dropout(out)
+        return x
 
 
 def deep_tower(
@@ -123,10 +161,9 @@ def deep_tower(
     of what reaches the output layer."""
     if structure not in CROSS_STRUCTURES:
         raise ConfigError(f"model.structure: '{structure}' (expected one of {', '.join(CROSS_STRUCTURES)})")
-    hidden = list(hidden)
-    if structure == "crossnet" or not hidden:
+    dnn = None if structure == "crossnet" else optional_mlp(width, hidden, dropout, batch_norm, act)
+    if dnn is None:
         return None, width
-    dnn = MLP(width, hidden, dropout, batch_norm, act)
     return dnn, (width + dnn.out_dim if structure == "parallel" else dnn.out_dim)
 
 
@@ -138,3 +175,40 @@ def combine_cross_deep(
     if structure == "parallel":
         return torch.cat([crossed, dnn(x0)], dim=1)
     return dnn(crossed)
+
+
+class CrossModel(CTRModel):
+    """A cross network over x_0 = flatten(e) with a DNN beside it (parallel), on top of it
+    (stacked) or none (crossnet), then an output layer: what DCN, DCN-V2 and GDCN share.
+
+    A subclass builds its `CrossNetwork`, hands it to `build_cross_and_deep` and sets `head` over
+    the width that returns. Each cross layer has its own generator (or one shared by all), and
+    the DNN reads the raw x_0.
+    """
+
+    # which entries of the operands' cross-correlation the interaction multiplies (analysis)
+    operand_pairing = "hadamard"
+
+    def build_cross_and_deep(
+        self,
+        cross: CrossNetwork,
+        structure: str,
+        hidden_units,
+        dropout: float,
+        batch_norm: bool,
+        activation: str,
+    ) -> int:
+        """Keep `cross`, make one generator per cross layer (the residual on by default, as the
+        reference does) and the DNN; return the width that reaches the output layer."""
+        self.structure, self.cross = structure, cross
+        self.generators = self.make_generators(cross.num_layers, residual_default=True)
+        width = self.num_fields * self.dim
+        self.dnn, final = deep_tower(structure, width, hidden_units, dropout, batch_norm, activation)
+        return final
+
+    def forward(self, batch) -> torch.Tensor:
+        e, _ = self.embedding(batch)
+        self.expose_operands(raw=e)
+        x0 = e.flatten(1)
+        crossed = self.cross(x0, self.generators, self.expose_operands)
+        return self.head(combine_cross_deep(self.structure, crossed, x0, self.dnn)).squeeze(-1)

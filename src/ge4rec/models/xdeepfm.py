@@ -7,7 +7,7 @@ from torch import nn
 
 from ge4rec.errors import ConfigError
 from ge4rec.models.base import CTRModel, register_model
-from ge4rec.models.layers import MLP, activation
+from ge4rec.models.layers import activation, optional_mlp
 
 
 class CompressedInteraction(nn.Module):
@@ -84,9 +84,8 @@ class XDeepFM(CTRModel):
         self.cin = CompressedInteraction(self.num_fields, cin_layer_units, split_half, cin_activation)
         self.generators = self.make_generators(len(self.cin.layers))
         self.cin_head = nn.Linear(self.cin.out_dim, 1)
-        hidden = list(hidden_units)
         width = self.num_fields * self.dim
-        self.dnn = MLP(width, hidden, dropout, batch_norm, activation, output_dim=1) if hidden else None
+        self.dnn = optional_mlp(width, hidden_units, dropout, batch_norm, activation, output_dim=1)
 
     def forward(self, batch) -> torch.Tensor:
         e, linear = self.embedding(batch)
@@ -97,11 +96,9 @@ class XDeepFM(CTRModel):
                 done[id(gen)] = gen(e)
             operands.append(done[id(gen)])
         start = self.paradigm.partner(e, operands[0])
-        self.record("raw", e)
-        for k, z in enumerate(operands):
-            self.record(f"generated.{k}", z)
-        self.record("operand_a", operands[0].flatten(1))
-        self.record("operand_b", start.flatten(1))
+        self.expose_operands(raw=e, generated=operands[0], partner=start, layer=0)
+        for k, z in enumerate(operands[1:], start=1):
+            self.expose_operands(generated=z, layer=k)
         logit = self.first_order(linear) + self.cin_head(self.cin(start, operands)).squeeze(-1)
         if self.dnn is not None:
             logit = logit + self.dnn(e.flatten(1)).squeeze(-1)
