@@ -256,6 +256,20 @@ def run_hydra(args: list[str]) -> None:
 # ------------------------------------------------------------------------------------------ list
 
 
+def _listing(listing) -> tuple[str, str, str]:
+    """A data set's rows, fields and source from its `listing` block ('-' where it has none)."""
+    listing = listing or {}
+    rows = listing.get("rows") or {}
+    if all(rows.get(s) is not None for s in ("train", "valid", "test")):
+        shown = " / ".join(f"{int(rows[s]):,}" for s in ("train", "valid", "test"))
+    elif rows.get("total") is not None:
+        shown = f"{int(rows['total']):,} in one file"
+    else:
+        shown = "-"
+    fields = listing.get("fields")
+    return shown, str(fields) if fields is not None else "-", str(listing.get("source") or "-")
+
+
 def list_command(args: list[str]) -> None:
     from omegaconf import OmegaConf
     from rich.console import Console
@@ -267,10 +281,13 @@ def list_command(args: list[str]) -> None:
     console = Console()
     datasets = Table(title="data sets (dataset=NAME)")
     datasets.add_column("name")
+    datasets.add_column("rows (train/valid/test)")
+    datasets.add_column("fields", justify="right")
+    datasets.add_column("source", overflow="fold")
     datasets.add_column("description")
     for name in group_options("dataset"):
         cfg = OmegaConf.load(Path(config_dir()) / "dataset" / f"{name}.yaml")
-        datasets.add_row(name, str(cfg.get("description", "")))
+        datasets.add_row(name, *_listing(cfg.get("listing")), str(cfg.get("description", "")))
     models = Table(title="models (model=NAME)")
     models.add_column("name")
     models.add_column("paradigms")

@@ -6,6 +6,10 @@ them, all at once, so `{name: hour, from: hour, op: hour_yymmddhh}` can replace 
 while other entries still derive from the original timestamp, in whatever order they are listed.
 A derived column is then a column like any other: list it in `dataset.fields` (or let inference
 pick it up) and give it field options.
+
+The operations: the hour of day, weekday and weekend of a YYMMDDHH timestamp (Avazu); the
+log-square bucket of a count (Criteo's integer columns as categories); the country code of an ISRC
+and the age group of an age in years (KKBox).
 """
 
 from __future__ import annotations
@@ -71,16 +75,63 @@ def _weekend(ts: pl.Expr) -> pl.Expr:
     return (ts.dt.weekday() >= 6).cast(pl.Int8)  # ISO weekday: 6 = Saturday, 7 = Sunday
 
 
+def _number(column: str, file: str, entry: str) -> pl.Expr:
+    """The column as a float; a value that is not a number stops the build with a one-line error.
+    Empty values stay empty."""
+
+    def check(values: pl.Series) -> pl.Series:
+        parsed = values.cast(pl.Float64, strict=False)
+        bad = values.filter(values.is_not_null() & parsed.is_null())
+        if bad.len():
+            raise DataError(
+                f"{file}: column '{column}' holds '{bad[0]}', not a number (dataset.derive '{entry}' reads it)"
+            )
+        return parsed
+
+    return pl.col(column).map_batches(check, return_dtype=pl.Float64, is_elementwise=True)
+
+
+def _log_square_bucket(x: pl.Expr) -> pl.Expr:
+    """A count as a category: v > 2 becomes floor(ln(v)^2), any other v its integer part; an empty
+    value counts as 0. This is the discretisation of the Criteo challenge winners that the BARS
+    Criteo_x4 settings use (FuxiCTR's convert_to_bucket, after filling missing values with 0)."""
+    x = x.fill_nan(None).fill_null(0.0)
+    bucket = pl.when(x > 2).then(x.log().pow(2).floor()).otherwise(x)
+    return bucket.cast(pl.Int64, strict=False).cast(pl.String)
+
+
+def _isrc_country(column: str) -> pl.Expr:
+    """The first two characters of an International Standard Recording Code: the country code."""
+    code = pl.col(column).cast(pl.String).str.strip_chars().str.slice(0, 2)
+    return pl.when(code.str.len_chars() > 0).then(code)
+
+
+def _age_group(age: pl.Expr) -> pl.Expr:
+    """An age in years in seven groups: "1" for 1..10, "2" for 10..20, ... "6" for 50..60 and "7"
+    for 60..95 (upper bounds included); other ages (0, negative, over 95) are empty. The grouping
+    of the BARS KKBox_x1 setting (FuxiCTR's bucketize_age on the `bd` column)."""
+    group = pl.lit("7")
+    for upper, name in ((60, "6"), (50, "5"), (40, "4"), (30, "3"), (20, "2"), (10, "1")):
+        group = pl.when(age <= upper).then(pl.lit(name)).otherwise(group)
+    return pl.when((age >= 1) & (age <= 95)).then(group)
+
+
 # op name -> (column, file, entry name) -> expression; add new operations here
 OPS: dict[str, Callable[[str, str, str], pl.Expr]] = {
     "hour_yymmddhh": lambda c, f, e: _hour_of_day(_yymmddhh(c, f, e)),
     "weekday_yymmddhh": lambda c, f, e: _weekday(_yymmddhh(c, f, e)),
     "weekend_yymmddhh": lambda c, f, e: _weekend(_yymmddhh(c, f, e)),
+    "log_square_bucket": lambda c, f, e: _log_square_bucket(_number(c, f, e)),
+    "country_isrc": lambda c, f, e: _isrc_country(c),
+    "age_group": lambda c, f, e: _age_group(_number(c, f, e)),
 }
 OP_HELP = {
     "hour_yymmddhh": "hour of day 0..23 of a YYMMDDHH timestamp",
     "weekday_yymmddhh": "day of week of a YYMMDDHH timestamp, 0 = Sunday .. 6 = Saturday",
     "weekend_yymmddhh": "1 if a YYMMDDHH timestamp falls on a Saturday or Sunday, else 0",
+    "log_square_bucket": "a number as a category: floor(ln(v)^2) if v > 2, else its integer part; empty = 0",
+    "country_isrc": "the two-letter country code that starts an ISRC",
+    "age_group": "an age in years as 1 (1-10), 2 (11-20) .. 6 (51-60), 7 (61-95); other ages empty",
 }
 
 

@@ -37,7 +37,7 @@ from ge4rec.errors import ConfigError, DataError
 
 CACHE_VERSION = 1
 # dataset keys that do not change the encoded data (so changing them keeps the cache)
-_NOT_IN_CACHE_KEY = {"embedding_dim", "name", "description", "download"}
+_NOT_IN_CACHE_KEY = {"embedding_dim", "name", "description", "download", "listing"}
 _INTEGER_TYPES = (pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64)
 
 
@@ -63,6 +63,9 @@ def load_dataset(cfg: DictConfig, cache_root: str | os.PathLike) -> PreparedData
     derivations = parse_derive(_plain(cfg.get("derive")))  # a bad entry fails before any file is read
     if not derivations:  # an empty `derive` leaves the cache key as it was before the option existed
         spec_dict.pop("derive", None)
+    for key, default in (("header", True), ("columns", None)):  # so do the default reading options
+        if spec_dict.get(key, default) == default:
+            spec_dict.pop(key, None)
     kind = cfg.get("kind", "files")
     if kind == "synthetic":
         from ge4rec.data.synthetic import generate
