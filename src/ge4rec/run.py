@@ -99,10 +99,10 @@ def validate(cfg: DictConfig) -> None:
 def config_hash(cfg: DictConfig | dict) -> str:
     """A fingerprint of everything in a config that can change a run's numbers (the keys of
     ge4rec.results.runs.IGNORED_CONFIG_KEYS left out): equal hashes = the same experiment."""
-    from ge4rec.results.runs import flatten_config, is_ignored
+    from ge4rec.results.runs import comparable_config
 
     container = cfg if isinstance(cfg, dict) else OmegaConf.to_container(cfg, resolve=True)
-    flat = {k: v for k, v in flatten_config(container).items() if not is_ignored(k)}
+    flat = comparable_config(container)
     text = json.dumps(sorted((k, repr(v)) for k, v in flat.items()))
     return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 

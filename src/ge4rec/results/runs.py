@@ -38,7 +38,16 @@ IGNORED_CONFIG_KEYS: tuple[str, ...] = (
     "resume",
     "hydra",
     "dataset.download",  # where `ge4rec data download` fetches the files from
+    "dataset.listing",  # rows, fields and source shown by `ge4rec list`
 )
+
+# keys added to the configs after runs were first recorded, with the value every earlier run had
+# implicitly: at that value a key is left out of comparisons and of the config hash, so a store
+# written before the key existed still matches (skip_done, pairing in tables)
+NEUTRAL_CONFIG_VALUES: dict[str, Any] = {
+    "dataset.header": True,
+    "dataset.columns": None,
+}
 
 PARADIGMS = ("disc", "sfg")  # the two sides of every comparison: DIS and SFG
 PARADIGM_LABEL = {"disc": "DIS", "sfg": "SFG"}
@@ -71,6 +80,15 @@ _MISSING = object()
 
 def is_ignored(key: str) -> bool:
     return any(key == k or key.startswith(k + ".") for k in IGNORED_CONFIG_KEYS)
+
+
+def comparable_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The flattened keys of a stored or composed config that can change a run's numbers."""
+    return {
+        k: v
+        for k, v in flatten_config(config).items()
+        if not is_ignored(k) and not (k in NEUTRAL_CONFIG_VALUES and NEUTRAL_CONFIG_VALUES[k] == v)
+    }
 
 
 def _hashable(value: Any) -> Any:
@@ -259,7 +277,7 @@ def prepare(frame: pl.DataFrame, datasets: Sequence[str] | None = None) -> Store
                 "pairing cannot be checked; left out"
             )
             continue
-        flat = {k: v for k, v in flatten_config(config).items() if not is_ignored(k) and k != "seed"}
+        flat = {k: v for k, v in comparable_config(config).items() if k != "seed"}
         completed.append(Run(row, flat))
 
     groups: dict[tuple, list[Run]] = defaultdict(list)
