@@ -11,7 +11,7 @@ from ge4rec.cli import main
 from ge4rec.data_commands import data_command
 from ge4rec.errors import Ge4recError
 
-from conftest import assert_clean_failure, run_cli
+from conftest import run_cli
 
 # the tiny built-in data set, without the trainer keys of conftest.TINY: nothing is trained here
 SMALL = [
@@ -60,9 +60,7 @@ def test_info_shows_splits_fields_and_the_cache(tmp_path, capsys, wide):
     assert "reused" in capsys.readouterr().out
 
 
-def test_bad_overrides_are_one_line_like_train(tmp_path):
-    result = run_cli(["data", "prepare", "dataset=nosuchset"], tmp_path)
-    assert_clean_failure(result, tmp_path, "unknown dataset 'nosuchset'", "criteo_x1")
+def test_bad_overrides_are_errors_like_train():  # the command line: tests/test_errors_download.py
     with pytest.raises(Ge4recError, match="unknown config key 'dataset.nosuchkey'"):
         data_command(["info", "dataset.nosuchkey=1"])
     with pytest.raises(Ge4recError, match="unknown subcommand 'fetch'"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.resources
+import os
 import sys
 from pathlib import Path
 
@@ -68,6 +69,26 @@ def fail(message: str, code: int = 2) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """The `ge4rec` command. A reader that stops early (`ge4rec list | head -1`) ends it quietly with
+    exit code 141, as a shell reports a command stopped by SIGPIPE."""
+    from rich.console import Console
+
+    Console.on_broken_pipe = _stdout_closed  # rich's own handler exits 1, the code of a failed run
+    try:
+        try:
+            _main(argv)
+        finally:
+            sys.stdout.flush()
+    except BrokenPipeError:
+        _stdout_closed()
+
+
+def _stdout_closed(*_) -> None:
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush at exit
+    sys.exit(141)
+
+
+def _main(argv: list[str] | None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(HELP)

@@ -121,19 +121,28 @@ def _prepared(overrides: list[str], console):
     return (config, PreparedData, seconds spent)."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
 
     from ge4rec.cli import _one_line, config_dir, validate_overrides
     from ge4rec.data import load_dataset
+    from ge4rec.data.download import check_writable
 
     validate_overrides(overrides)
+    for override, text in zip(OverridesParser.create().parse_overrides(overrides), overrides):
+        if override.is_sweep_override():
+            raise Ge4recError(
+                f"data: '{text}' is a sweep; expected one value (one data set at a time: run the "
+                "command once per value)"
+            )
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(version_base="1.3", config_dir=config_dir(), job_name="data"):
             cfg = compose(config_name="train", overrides=overrides)
-    except Exception as exc:  # e.g. a sweep (a,b): one data set at a time
+    except Exception as exc:
         raise Ge4recError(f"data: {_one_line(exc)}") from None
     finally:
         GlobalHydra.instance().clear()
+    check_writable(Path(os.path.expanduser(str(cfg.cache_dir))), "cache_dir")
     start = time.perf_counter()
     with console.status(f"preparing {cfg.dataset.name} ..."):
         data = load_dataset(cfg.dataset, cfg.cache_dir)

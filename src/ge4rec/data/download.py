@@ -4,7 +4,8 @@ transfer, check its sha256 and size, and unpack it into DIR/<folder>.
 On disk, while it runs:
 - DIR/.<file>.part is the archive being downloaded. It stays after an interrupted transfer (the
   next run continues it with an HTTP Range request) and after a verified archive could not be
-  unpacked (the next run unpacks it without downloading again); any other failure removes it;
+  unpacked (the next run unpacks it without downloading again); any other failure removes it,
+  and removes DIR again if the download made it and it is left empty;
 - DIR/.<folder>.unpacking-XXXX is the archive being unpacked; renamed to DIR/<folder> once whole.
 """
 
@@ -191,22 +192,42 @@ def fetch(archive: Archive, dest: str | os.PathLike, console: Console | None = N
         return target
     if target.exists() and not target.is_dir():
         raise DownloadError(f"--dir {dest}: '{target}' exists and is not a folder")
-    _check_writable(dest)
+    existing = check_writable(dest, "--dir")
     part = dest / f".{archive.file}.part"
-    _download(archive, dest, part, console)
-    return _unpack(archive, part, dest, console)
+    try:
+        _download(archive, dest, part, console)
+        return _unpack(archive, part, dest, console)
+    except BaseException:
+        _remove_empty_folders(dest, existing)
+        raise
 
 
-def _check_writable(dest: Path) -> None:
-    """Fail before any network traffic if dest cannot be made or written (it is made only once a
-    response arrives, so a failed request leaves nothing behind)."""
+def check_writable(dest: Path, option: str) -> Path:
+    """Fail before any network traffic or data reading if the folder dest (given by `option`)
+    cannot be made or written; it is made only when something is written into it. Returns dest's
+    nearest existing folder."""
     existing = dest
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
-        raise DownloadError(f"--dir {dest}: '{existing}' is not a folder")
+        raise DownloadError(
+            f"{option} {dest}: '{existing}' is not a folder (expected a folder to write into)"
+        )
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise DownloadError(f"--dir {dest}: '{existing}' is not writable")
+        raise DownloadError(f"{option} {dest}: '{existing}' is not writable")
+    return existing
+
+
+def _remove_empty_folders(dest: Path, existing: Path) -> None:
+    """After a failed download: remove the folders made for dest, up to `existing`, that were
+    left empty (a kept partial download keeps them)."""
+    folder = dest
+    while folder != existing and folder.is_relative_to(existing):
+        try:
+            folder.rmdir()
+        except OSError:  # not empty, or already gone
+            return
+        folder = folder.parent
 
 
 def _download(archive: Archive, dest: Path, part: Path, console: Console) -> None:
