@@ -208,19 +208,91 @@ def _one_line(exc: BaseException) -> str:
 _FAILED: list[str] = []
 
 
-def _train_task(cfg) -> None:
+def _train_task(cfg) -> float | None:
+    """The Hydra task: one run. Returns the monitored validation metric (AUC, LogLoss or
+    AUC - LogLoss as trainer.monitor says), which a tuning sweeper such as Optuna optimises."""
     from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
 
     from ge4rec.run import train_run
 
     hc = HydraConfig.get()
+    if hc.mode == RunMode.MULTIRUN:  # a job of a sweep fails alone, whatever the launcher
+        from ge4rec.sweeps import run_sweep_job
+
+        return run_sweep_job(cfg, hc)
     try:
-        train_run(cfg, Path(hc.runtime.output_dir), list(hc.overrides.task))
+        metrics = train_run(cfg, Path(hc.runtime.output_dir), list(hc.overrides.task))
     except TrainingFailed as exc:
         print(f"ge4rec: run failed: {exc} (recorded with status 'failed')", file=sys.stderr)
         _FAILED.append(str(exc))
+        return None
     except Ge4recError as exc:
         fail(str(exc))
+    valid = metrics.get("valid") or {}
+    from ge4rec.sweeps import monitored_value
+
+    return monitored_value(str(cfg.trainer.get("monitor", "auc")), valid.get("auc"), valid.get("logloss"))
+
+
+_LAUNCHER_EXTRAS = {"joblib": "joblib", "submitit_local": "slurm", "submitit_slurm": "slurm"}
+_SWEEPER_EXTRAS = {"optuna": "optuna"}
+
+
+def _check_hydra_overrides(args: list[str]) -> None:
+    """Compose the config with the command line's hydra.* and hydra/... overrides (the launcher,
+    the sweeper and their settings, which the per-key checks leave to Hydra), so a launcher that
+    is not installed or a launcher setting of the wrong type fails in one line before any job."""
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.types import RunMode
+
+    flags, overrides = split_args(args)
+    if any(f in _NO_VALIDATION or f in ("--cfg", "-c") for f in flags):
+        return
+    if not any(item.lstrip("+~").startswith("hydra") for item in overrides):
+        return
+    multirun = "-m" in flags or "--multirun" in flags
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(version_base="1.3", config_dir=config_dir(), job_name="check"):
+            loader = GlobalHydra.instance().hydra.config_loader
+            for item in overrides:
+                key, _, value = item.lstrip("+~").partition("=")
+                for group, extras in (
+                    ("hydra/launcher", _LAUNCHER_EXTRAS),
+                    ("hydra/sweeper", _SWEEPER_EXTRAS),
+                ):
+                    if key != group:
+                        continue
+                    available = loader.get_group_options(group)
+                    if value not in available:
+                        hint = (
+                            f"; install it with pip install 'ge4rec[{extras[value]}]'"
+                            if value in extras
+                            else ""
+                        )
+                        raise Ge4recError(
+                            f"{group}: '{value}' is not installed (available: {', '.join(available)}){hint}"
+                        )
+            try:
+                cfg = GlobalHydra.instance().hydra.compose_config(
+                    "train",
+                    overrides,
+                    run_mode=RunMode.MULTIRUN if multirun else RunMode.RUN,
+                    with_log_configuration=False,
+                )
+            except Exception as exc:
+                raise Ge4recError(_one_line(exc)) from None
+    finally:
+        GlobalHydra.instance().clear()
+    launcher = cfg.hydra.launcher
+    if str(launcher.get("_target_", "")).endswith("JoblibLauncher"):
+        n_jobs = launcher.get("n_jobs")
+        if n_jobs is not None and int(n_jobs) == 0:
+            raise Ge4recError(
+                "hydra.launcher.n_jobs: 0 (expected the number of jobs to run at once, or -1 for one per core)"
+            )
 
 
 def run_hydra(args: list[str]) -> None:
@@ -228,6 +300,7 @@ def run_hydra(args: list[str]) -> None:
 
     from ge4rec import sweeps
 
+    _check_hydra_overrides(args)
     _FAILED.clear()
     sweeps.LAST_SUMMARY = None
     task = hydra.main(version_base="1.3", config_path=config_dir(), config_name="train")(_train_task)
@@ -237,8 +310,8 @@ def run_hydra(args: list[str]) -> None:
         task()
     finally:
         sys.argv = saved
-    # a multirun's outcome is read from the results store by the sweep summary (so failures in any
-    # launcher's worker processes count); a single run's from this process
+    # a multirun's outcome is read from the results store and the jobs' outcome files by the sweep
+    # summary (so failures in any launcher's worker processes count); a single run's from this process
     summary = sweeps.LAST_SUMMARY
     if _FAILED or (summary is not None and summary.get("status") != "ok"):
         sys.exit(1)
