@@ -242,48 +242,43 @@ _SWEEPER_EXTRAS = {"optuna": "optuna"}
 def _check_hydra_overrides(args: list[str]) -> None:
     """Compose the config with the command line's hydra.* and hydra/... overrides (the launcher,
     the sweeper and their settings, which the per-key checks leave to Hydra), so a launcher that
-    is not installed or a launcher setting of the wrong type fails in one line before any job."""
+    is not installed or a launcher setting that is unknown or of the wrong type fails in one
+    line before any job starts."""
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from hydra.types import RunMode
+    from omegaconf import OmegaConf
 
     flags, overrides = split_args(args)
     if any(f in _NO_VALIDATION or f in ("--cfg", "-c") for f in flags):
         return
-    if not any(item.lstrip("+~").startswith("hydra") for item in overrides):
+    hydra_items = [item for item in overrides if item.lstrip("+~").startswith("hydra")]
+    if not hydra_items:
         return
-    multirun = "-m" in flags or "--multirun" in flags
+    mode = RunMode.MULTIRUN if "-m" in flags or "--multirun" in flags else RunMode.RUN
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(version_base="1.3", config_dir=config_dir(), job_name="check"):
-            loader = GlobalHydra.instance().hydra.config_loader
-            for item in overrides:
+            hydra_app = GlobalHydra.instance().hydra
+            groups = []
+            for item in hydra_items:
                 key, _, value = item.lstrip("+~").partition("=")
-                for group, extras in (
-                    ("hydra/launcher", _LAUNCHER_EXTRAS),
-                    ("hydra/sweeper", _SWEEPER_EXTRAS),
-                ):
-                    if key != group:
-                        continue
-                    available = loader.get_group_options(group)
-                    if value not in available:
-                        hint = (
-                            f"; install it with pip install 'ge4rec[{extras[value]}]'"
-                            if value in extras
-                            else ""
-                        )
-                        raise Ge4recError(
-                            f"{group}: '{value}' is not installed (available: {', '.join(available)}){hint}"
-                        )
+                if "/" in key:  # a config group: hydra/launcher=joblib
+                    groups.append(item)
+                    _check_hydra_choice(key, value, hydra_app.config_loader.get_group_options(key))
             try:
-                cfg = GlobalHydra.instance().hydra.compose_config(
-                    "train",
-                    overrides,
-                    run_mode=RunMode.MULTIRUN if multirun else RunMode.RUN,
-                    with_log_configuration=False,
+                cfg = hydra_app.compose_config(
+                    "train", overrides, run_mode=mode, with_log_configuration=False
                 )
             except Exception as exc:
-                raise Ge4recError(_one_line(exc)) from None
+                base = hydra_app.compose_config("train", groups, run_mode=mode, with_log_configuration=False)
+                for item in hydra_items:
+                    key = item.split("=", 1)[0]
+                    if "/" not in key and not key.startswith(("+", "~")):
+                        _check_key(base, key, OmegaConf)
+                cause = exc.__cause__
+                detail = f": {_one_line(cause)}" if cause is not None and str(cause) else ""
+                raise Ge4recError(_one_line(exc).replace("Error merging override ", "") + detail) from None
     finally:
         GlobalHydra.instance().clear()
     launcher = cfg.hydra.launcher
@@ -293,6 +288,18 @@ def _check_hydra_overrides(args: list[str]) -> None:
             raise Ge4recError(
                 "hydra.launcher.n_jobs: 0 (expected the number of jobs to run at once, or -1 for one per core)"
             )
+
+
+def _check_hydra_choice(group: str, value: str, available: list[str]) -> None:
+    if value in available:
+        return
+    installed = ", ".join(available)
+    extra = {"hydra/launcher": _LAUNCHER_EXTRAS, "hydra/sweeper": _SWEEPER_EXTRAS}.get(group, {}).get(value)
+    if extra:
+        raise Ge4recError(
+            f"{group} '{value}' is not installed (pip install 'ge4rec[{extra}]'; installed: {installed})"
+        )
+    raise Ge4recError(f"unknown {group} '{value}' (choose from: {installed})")
 
 
 def run_hydra(args: list[str]) -> None:

@@ -261,7 +261,9 @@ def run_sweep_job(cfg: DictConfig, hydra_cfg: DictConfig) -> float:
         outcome["monitor"] = monitor
         if metrics.get("status") == "skipped":
             done = completed_run(cfg.results_dir, config_hash(cfg)) or {}
-            outcome.update(status="skipped", run_id=metrics.get("run_id"), run_dir=metrics.get("run_dir"))
+            outcome.update(
+                status="skipped", run_id=metrics.get("run_id"), done_run_dir=metrics.get("run_dir")
+            )
             value = monitored_value(monitor, done.get("valid_auc"), done.get("valid_logloss"))
         else:
             valid = metrics.get("valid") or {}
@@ -361,21 +363,24 @@ def _sweep_rows(rows: list[dict[str, Any]], sweep_dir: Path) -> list[dict[str, A
     return sorted(mine, key=lambda r: str(r.get("created_at") or ""))
 
 
-def _outcomes(sweep_dir: Path) -> dict[str, dict[str, Any]]:
-    """The jobs' outcome files: joined overrides -> outcome (the newest when a job ran twice)."""
-    found: dict[str, dict[str, Any]] = {}
+def _outcomes(sweep_dir: Path) -> dict[int, dict[str, Any]]:
+    """The jobs' outcome files: job number -> outcome."""
+    found: dict[int, dict[str, Any]] = {}
     folder = sweep_dir / JOBS_DIR
     if not folder.is_dir():
         return found
     for file in folder.glob("job-*.json"):
         try:
             outcome = json.loads(file.read_text())
-            text = " ".join(str(item) for item in outcome["overrides"])
+            outcome["overrides"] = [str(item) for item in outcome["overrides"]]
+            found[int(outcome["job"])] = outcome
         except (OSError, ValueError, KeyError, TypeError):
             continue
-        if text not in found or str(outcome.get("started_at")) >= str(found[text].get("started_at")):
-            found[text] = outcome
     return found
+
+
+def _folder_key(path: Any) -> str:
+    return str(Path(str(path)).resolve()) if path else ""
 
 
 def _is_under(path: Path, folder: Path) -> bool:
@@ -450,24 +455,36 @@ def summarize_sweep(config: DictConfig, metric: str = "monitor") -> dict[str, An
     store = _store_rows(results_dir)
     by_id = {str(row.get("run_id")): row for row in store}
     by_overrides: dict[str, dict[str, Any]] = {}
+    by_folder: dict[str, dict[str, Any]] = {}
     for row in _sweep_rows(store, sweep_dir):  # a job run twice into the same folder: its latest row counts
         by_overrides[str(row.get("overrides") or "")] = row
+        by_folder[_folder_key(row.get("run_dir"))] = row
 
-    jobs = [list(job) for job in plan] if plan is not None else []
-    known = {" ".join(job) for job in jobs}
-    others = [(text, overrides) for text, (overrides, _) in started.items()]
-    others += [(text, list(outcome["overrides"])) for text, outcome in outcomes.items()]
-    others += [(text, text.split(" ") if text else []) for text in by_overrides]
-    for text, overrides in others:  # jobs of another sweeper, whose plan is unknown here
-        if text not in known:
-            jobs.append(list(overrides))
+    # (job number, overrides, outcome file): the planned jobs, or for a sweeper whose plan only it
+    # knows (Optuna), every job that wrote an outcome, then any other job folder or row
+    entries: list[tuple[int, list[str], dict[str, Any] | None]] = []
+    if plan is not None:
+        for number, job in enumerate(plan):
+            outcome = outcomes.get(number)
+            entries.append((number, list(job), outcome if outcome and outcome["overrides"] == job else None))
+    else:
+        entries = [(number, outcome["overrides"], outcome) for number, outcome in sorted(outcomes.items())]
+    known = {" ".join(job) for _, job, _ in entries}
+    known_folders = {_folder_key(outcome.get("run_dir")) for _, _, outcome in entries if outcome}
+    others = [(text, overrides, folder) for text, (overrides, folder) in started.items()]
+    others += [
+        (text, text.split(" ") if text else [], row.get("run_dir")) for text, row in by_overrides.items()
+    ]
+    for text, overrides, folder in others:
+        if text not in known and _folder_key(folder) not in known_folders:
+            entries.append((len(entries), list(overrides), None))
             known.add(text)
+    jobs = [job for _, job, _ in entries]
 
     runs = [
-        _job_run(number, job, outcomes.get(" ".join(job)), by_overrides, by_id, started, results_dir)
-        for number, job in enumerate(jobs)
+        _job_run(number, job, outcome, by_overrides, by_folder, by_id, started, results_dir)
+        for number, job, outcome in entries
     ]
-    runs.sort(key=lambda run: run["job"])  # another sweeper's jobs: in the order they were numbered
 
     values_of: dict[str, set[str]] = {}
     for job in jobs:
@@ -539,29 +556,28 @@ def _job_run(
     job: list[str],
     outcome: dict[str, Any] | None,
     by_overrides: dict[str, dict[str, Any]],
+    by_folder: dict[str, dict[str, Any]],
     by_id: dict[str, dict[str, Any]],
     started: dict[str, tuple[list[str], Path]],
     results_dir: Path,
 ) -> dict[str, Any]:
     """One job's entry in the summary. Its outcome file, when it wrote one, says what happened
-    (completed, failed, skipped); the store's rows give the numbers. A job without an outcome file
-    (a launcher that lost it, a sweep from before) is judged by its row alone."""
+    (completed, failed, skipped) and which folder is its own; the store's rows give the numbers.
+    A job without an outcome file (a launcher that lost it, a sweep from before) is judged by its
+    row alone."""
     text = " ".join(job)
-    run: dict[str, Any] = {"job": int((outcome or {}).get("job", number)), "overrides": job}
+    run: dict[str, Any] = {"job": number, "overrides": job}
     state = (outcome or {}).get("status")
-    row = by_overrides.get(text)
+    row = by_folder.get(_folder_key(outcome.get("run_dir"))) if outcome else by_overrides.get(text)
     if state == "skipped":
         done = by_id.get(str(outcome.get("run_id")))
-        run.update(status="skipped", run_id=outcome.get("run_id"), run_dir=outcome.get("run_dir"))
-        run["note"] = "already completed in the store"
+        run.update(status="skipped", run_id=outcome.get("run_id"), run_dir=outcome.get("done_run_dir"))
         if done is not None:
             _add_numbers(run, done)
         return run
-    if state == "failed" and row is None:  # failed before training: no row, by design
-        run.update(status="failed", run_dir=outcome.get("run_dir"), error=outcome.get("error") or "failed")
-        return run
-    if state == "failed" and row is not None and row.get("status") == "completed":
-        # an older completed row of the same job in this folder; the job's latest try failed
+    if state == "failed" and (row is None or row.get("status") == "completed"):
+        # failed before training started (no row, by design), or failed after an older
+        # completed try of the same job in this folder
         run.update(status="failed", run_dir=outcome.get("run_dir"), error=outcome.get("error") or "failed")
         return run
     if row is None:
@@ -572,7 +588,7 @@ def _job_run(
             )
         elif text in started or state == "started":
             run.update(
-                run_dir=str(started[text][1]) if text in started else outcome.get("run_dir"),
+                run_dir=outcome.get("run_dir") if outcome else str(started[text][1]),
                 error="started, but no result was recorded",
             )
         else:
