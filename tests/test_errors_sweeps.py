@@ -51,6 +51,11 @@ def test_a_job_whose_data_fails_to_load_fails_alone(tmp_path):
     summary = summary_of(tmp_path)
     assert [run["status"] for run in summary["runs"]] == ["failed", "completed"]
     assert "column 'b'" in summary["runs"][0]["error"] and summary["status"] == "failed"
+    folder = Path(summary["sweep_dir"])  # the failed job left no empty run folder, only its outcome
+    assert not list(folder.glob("0_*"))
+    assert [p.name for p in folder.glob("1_*")] == ["1_csv_fm_disc_s2026"]
+    outcome = json.loads((folder / ".ge4rec" / "job-0.json").read_text())
+    assert outcome["status"] == "failed" and outcome["run_dir"] is None and "column 'b'" in outcome["error"]
 
 
 @pytest.mark.errors_row("sweep-job-fails-in-training")

@@ -211,6 +211,7 @@ def test_a_joblib_sweep_runs_jobs_in_parallel_one_share_of_the_cores_each_and_re
     assert "2 jobs: 0 completed, 0 failed, 0 missing, 2 skipped" in again.stdout
     assert rows(tmp_path).height == 2  # nothing trained twice
     (second,) = [f for f in (tmp_path / "multirun").glob("*/*") if f != folder and f.is_dir()]
+    assert [p.name for p in second.iterdir() if p.is_dir()] == [".ge4rec"]  # no empty job folders
     summary = json.loads((second / SUMMARY_FILE).read_text())
     assert (summary["completed"], summary["failed"], summary["missing"], summary["skipped"]) == (0, 0, 0, 2)
     assert summary["status"] == "ok" and {r["run_id"] for r in summary["runs"]} == set(first["run_id"])

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import sys
 import time
 import traceback
@@ -272,6 +273,8 @@ def run_sweep_job(cfg: DictConfig, hydra_cfg: DictConfig) -> float:
         outcome["value"] = None if math.isnan(value) else value
     if outcome["status"] == "failed":
         print(f"ge4rec: job {number} failed: {outcome['error']}", file=sys.stderr, flush=True)
+    if outcome["status"] != "completed" and _drop_empty_folder(Path(hydra_cfg.runtime.output_dir)):
+        outcome["run_dir"] = None  # skipped, or failed before it wrote anything: no empty run folder
     outcome.update(
         threads=torch.get_num_threads(),
         device=str(cfg.get("device")),
@@ -279,6 +282,17 @@ def run_sweep_job(cfg: DictConfig, hydra_cfg: DictConfig) -> float:
     )
     _write_json(path, outcome)
     return value
+
+
+def _drop_empty_folder(folder: Path) -> bool:
+    """Remove a job's folder that holds only what Hydra puts in every one (.hydra/, the job's
+    log); True when it is gone."""
+    if not folder.is_dir():
+        return True
+    if any(item.name != ".hydra" and item.suffix != ".log" for item in folder.iterdir()):
+        return False
+    shutil.rmtree(folder, ignore_errors=True)
+    return not folder.exists()
 
 
 def _cuda_devices() -> int:
