@@ -64,30 +64,61 @@ def rows(workdir: Path) -> pl.DataFrame:
 def test_joblib_jobs_share_the_cores():
     two = launcher("joblib", "hydra.launcher.n_jobs=2")
     assert launcher_name(two) == "joblib"
-    assert job_threads(two, cores=2, planned=2)[0] == 1
-    assert job_threads(two, cores=16, planned=None)[0] == 8
-    assert job_threads(two, cores=16, planned=1) == (None, "joblib launcher: one job at a time")
+    assert job_threads(two, cores=2, batch=2)[0] == 1
+    assert job_threads(two, cores=16, batch=None)[0] == 8
+    assert job_threads(two, cores=16, batch=1) == (None, "joblib launcher: one job at a time")
     every_core = launcher("joblib")  # n_jobs=-1: one job per core
-    assert concurrent_jobs(every_core, cores=16, planned=None) == 16
-    assert job_threads(every_core, cores=16, planned=None)[0] == 1
-    assert job_threads(every_core, cores=16, planned=4) == (4, "joblib launcher: 4 jobs at once on 16 cores")
-    assert concurrent_jobs(launcher("joblib", "hydra.launcher.n_jobs=-2"), cores=16, planned=None) == 15
-    assert job_threads(launcher("joblib", "hydra.launcher.n_jobs=8"), cores=4, planned=None)[0] == 1
+    assert concurrent_jobs(every_core, cores=16, batch=None) == 16
+    assert job_threads(every_core, cores=16, batch=None)[0] == 1
+    assert job_threads(every_core, cores=16, batch=4) == (4, "joblib launcher: 4 jobs at once on 16 cores")
+    assert concurrent_jobs(launcher("joblib", "hydra.launcher.n_jobs=-2"), cores=16, batch=None) == 15
+    assert job_threads(launcher("joblib", "hydra.launcher.n_jobs=8"), cores=4, batch=None)[0] == 1
 
 
 def test_submitit_jobs_take_their_cpus_per_task_or_share_the_machine():
     local = launcher("submitit_local")
     assert launcher_name(local) == "submitit_local"
-    assert job_threads(local, cores=16, planned=4)[0] == 4  # every job of the sweep runs at once
+    assert job_threads(local, cores=16, batch=4)[0] == 4  # every job of the sweep runs at once
     assert job_threads(launcher("submitit_local", "hydra.launcher.tasks_per_node=2"), 16, 4)[0] == 2
     assert job_threads(launcher("submitit_local", "hydra.launcher.cpus_per_task=3"), 16, 4)[0] == 3
     slurm = launcher("submitit_slurm")
-    assert job_threads(slurm, cores=16, planned=100)[0] is None  # its own allocation: torch's default
+    assert job_threads(slurm, cores=16, batch=100)[0] is None  # its own allocation: torch's default
     assert job_threads(launcher("submitit_slurm", "hydra.launcher.cpus_per_task=8"), 64, 100)[0] == 8
 
 
 def test_sequential_jobs_keep_torchs_default():
-    assert job_threads(BASIC, cores=16, planned=10) == (None, "basic launcher: one job at a time")
+    assert job_threads(BASIC, cores=16, batch=10) == (None, "basic launcher: one job at a time")
+
+
+def recorded_plan(tmp_path: Path, *overrides: str) -> dict:
+    """What the callback records when `ge4rec train -m OVERRIDES` starts."""
+    from hydra.types import RunMode
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=config_dir(), job_name="test"):
+        config = GlobalHydra.instance().hydra.compose_config(
+            "train",
+            [*overrides, f"hydra.sweep.dir={tmp_path / 'sweep'}"],
+            run_mode=RunMode.MULTIRUN,
+            with_log_configuration=False,
+        )
+    GlobalHydra.instance().clear()
+    sweeps.SweepSummary().on_multirun_start(config)
+    return json.loads((tmp_path / "sweep" / JOBS_DIR / "sweep.json").read_text())
+
+
+def test_the_sweep_records_how_many_jobs_its_launcher_gets_at_once(tmp_path):
+    assert recorded_plan(tmp_path, "seed=1,2,3", "model=fm,deepfm") == {
+        "jobs": 6,
+        "batch": 6,
+        "launcher": "basic",
+    }
+    assert recorded_plan(tmp_path, "seed=1,2,3", "hydra.sweeper.max_batch_size=2")["batch"] == 2
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    optuna = recorded_plan(
+        tmp_path, "hydra/sweeper=optuna", "hydra.sweeper.n_jobs=4", "hydra.sweeper.n_trials=3"
+    )
+    assert optuna == {"jobs": None, "batch": 3, "launcher": "basic"}  # Optuna's plan is its own
 
 
 def test_each_job_gets_its_own_gpu_by_job_number():
@@ -159,19 +190,18 @@ def test_a_job_that_fails_returns_nan_and_records_why(tmp_path, monkeypatch):
 
 
 def test_a_known_launcher_that_is_missing_says_which_extra_installs_it():
-    from ge4rec.cli import _check_hydra_choice
     from ge4rec.errors import Ge4recError
 
     with pytest.raises(
         Ge4recError,
         match=r"hydra/launcher 'joblib' is not installed \(pip install 'ge4rec\[joblib\]'; installed: basic\)",
     ):
-        _check_hydra_choice("hydra/launcher", "joblib", ["basic"])
+        sweeps.check_hydra_choice("hydra/launcher", "joblib", ["basic"])
     with pytest.raises(Ge4recError, match=r"pip install 'ge4rec\[slurm\]'"):
-        _check_hydra_choice("hydra/launcher", "submitit_slurm", ["basic", "joblib"])
+        sweeps.check_hydra_choice("hydra/launcher", "submitit_slurm", ["basic", "joblib"])
     with pytest.raises(Ge4recError, match=r"pip install 'ge4rec\[optuna\]'"):
-        _check_hydra_choice("hydra/sweeper", "optuna", ["basic"])
-    _check_hydra_choice("hydra/launcher", "joblib", ["basic", "joblib"])  # installed: fine
+        sweeps.check_hydra_choice("hydra/sweeper", "optuna", ["basic"])
+    sweeps.check_hydra_choice("hydra/launcher", "joblib", ["basic", "joblib"])  # installed: fine
 
 
 # ------------------------------------------------------------------------------ real sweeps

@@ -215,6 +215,7 @@ def _train_task(cfg) -> float | None:
     from hydra.types import RunMode
 
     from ge4rec.run import train_run
+    from ge4rec.sweeps import monitored_value
 
     hc = HydraConfig.get()
     if hc.mode == RunMode.MULTIRUN:  # a job of a sweep fails alone, whatever the launcher
@@ -230,76 +231,7 @@ def _train_task(cfg) -> float | None:
     except Ge4recError as exc:
         fail(str(exc))
     valid = metrics.get("valid") or {}
-    from ge4rec.sweeps import monitored_value
-
     return monitored_value(str(cfg.trainer.get("monitor", "auc")), valid.get("auc"), valid.get("logloss"))
-
-
-_LAUNCHER_EXTRAS = {"joblib": "joblib", "submitit_local": "slurm", "submitit_slurm": "slurm"}
-_SWEEPER_EXTRAS = {"optuna": "optuna"}
-
-
-def _check_hydra_overrides(args: list[str]) -> None:
-    """Compose the config with the command line's hydra.* and hydra/... overrides (the launcher,
-    the sweeper and their settings, which the per-key checks leave to Hydra), so a launcher that
-    is not installed or a launcher setting that is unknown or of the wrong type fails in one
-    line before any job starts."""
-    from hydra import initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.types import RunMode
-    from omegaconf import OmegaConf
-
-    flags, overrides = split_args(args)
-    if any(f in _NO_VALIDATION or f in ("--cfg", "-c") for f in flags):
-        return
-    hydra_items = [item for item in overrides if item.lstrip("+~").startswith("hydra")]
-    if not hydra_items:
-        return
-    mode = RunMode.MULTIRUN if "-m" in flags or "--multirun" in flags else RunMode.RUN
-    GlobalHydra.instance().clear()
-    try:
-        with initialize_config_dir(version_base="1.3", config_dir=config_dir(), job_name="check"):
-            hydra_app = GlobalHydra.instance().hydra
-            groups = []
-            for item in hydra_items:
-                key, _, value = item.lstrip("+~").partition("=")
-                if "/" in key:  # a config group: hydra/launcher=joblib
-                    groups.append(item)
-                    _check_hydra_choice(key, value, hydra_app.config_loader.get_group_options(key))
-            try:
-                cfg = hydra_app.compose_config(
-                    "train", overrides, run_mode=mode, with_log_configuration=False
-                )
-            except Exception as exc:
-                base = hydra_app.compose_config("train", groups, run_mode=mode, with_log_configuration=False)
-                for item in hydra_items:
-                    key = item.split("=", 1)[0]
-                    if "/" not in key and not key.startswith(("+", "~")):
-                        _check_key(base, key, OmegaConf)
-                cause = exc.__cause__
-                detail = f": {_one_line(cause)}" if cause is not None and str(cause) else ""
-                raise Ge4recError(_one_line(exc).replace("Error merging override ", "") + detail) from None
-    finally:
-        GlobalHydra.instance().clear()
-    launcher = cfg.hydra.launcher
-    if str(launcher.get("_target_", "")).endswith("JoblibLauncher"):
-        n_jobs = launcher.get("n_jobs")
-        if n_jobs is not None and int(n_jobs) == 0:
-            raise Ge4recError(
-                "hydra.launcher.n_jobs: 0 (expected the number of jobs to run at once, or -1 for one per core)"
-            )
-
-
-def _check_hydra_choice(group: str, value: str, available: list[str]) -> None:
-    if value in available:
-        return
-    installed = ", ".join(available)
-    extra = {"hydra/launcher": _LAUNCHER_EXTRAS, "hydra/sweeper": _SWEEPER_EXTRAS}.get(group, {}).get(value)
-    if extra:
-        raise Ge4recError(
-            f"{group} '{value}' is not installed (pip install 'ge4rec[{extra}]'; installed: {installed})"
-        )
-    raise Ge4recError(f"unknown {group} '{value}' (choose from: {installed})")
 
 
 def run_hydra(args: list[str]) -> None:
@@ -307,7 +239,7 @@ def run_hydra(args: list[str]) -> None:
 
     from ge4rec import sweeps
 
-    _check_hydra_overrides(args)
+    sweeps.check_hydra_overrides(args)
     _FAILED.clear()
     sweeps.LAST_SUMMARY = None
     task = hydra.main(version_base="1.3", config_path=config_dir(), config_name="train")(_train_task)

@@ -71,10 +71,13 @@ class SweepSummary(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         try:
             plan = planned_jobs(config)
-            launcher = launcher_name(config.hydra.launcher)
             _write_json(
                 _sweep_dir(config) / JOBS_DIR / PLAN_FILE,
-                {"jobs": None if plan is None else len(plan), "launcher": launcher},
+                {
+                    "jobs": None if plan is None else len(plan),
+                    "batch": _batch_size(config.hydra.sweeper, plan),
+                    "launcher": launcher_name(config.hydra.launcher),
+                },
             )
         except Exception as exc:  # without a plan the jobs fall back to the launcher's settings alone
             print(f"ge4rec: could not record the sweep's plan: {type(exc).__name__}: {exc}", file=sys.stderr)
@@ -95,6 +98,18 @@ class SweepSummary(Callback):
         print(format_summary(summary), flush=True)
 
 
+def _batch_size(sweeper: Mapping[str, Any], plan: list[list[str]] | None) -> int | None:
+    """How many jobs the sweeper hands the launcher at once: the basic sweeper all of its plan (or
+    max_batch_size), Optuna's its n_jobs trials; None when unknown."""
+    size = sweeper.get("max_batch_size") if plan is not None else sweeper.get("n_jobs")
+    if plan is not None:
+        return min(len(plan), int(size)) if size else len(plan)
+    trials = sweeper.get("n_trials")
+    if isinstance(size, int) and size > 0:
+        return min(size, trials) if isinstance(trials, int) and trials > 0 else size
+    return None
+
+
 def _write_json(path: Path, content: dict[str, Any]) -> None:
     """Write a JSON file whole or not at all (a reader never sees half of it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -110,6 +125,86 @@ def _sweep_dir(config: DictConfig) -> Path:
     hydra_cfg = config.hydra if "hydra" in config else config
     cwd = Path(OmegaConf.select(hydra_cfg, "runtime.cwd", default=None) or os.getcwd())
     return (cwd / str(hydra_cfg.sweep.dir)).resolve()
+
+
+# ------------------------------------------------------------------- before a sweep starts
+
+LAUNCHER_EXTRAS = {"joblib": "joblib", "submitit_local": "slurm", "submitit_slurm": "slurm"}
+SWEEPER_EXTRAS = {"optuna": "optuna"}
+
+
+def check_hydra_overrides(args: list[str]) -> None:
+    """Compose the config with the command line's hydra.* and hydra/... overrides (the launcher,
+    the sweeper and their settings, which the per-key checks leave to Hydra), so a launcher that
+    is not installed or a launcher setting that is unknown or of the wrong type fails in one
+    line (Ge4recError) before any job starts."""
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.types import RunMode
+
+    from ge4rec.cli import _NO_VALIDATION, _check_key, _one_line, config_dir, split_args
+    from ge4rec.errors import Ge4recError
+
+    flags, overrides = split_args(args)
+    if any(f in _NO_VALIDATION or f in ("--cfg", "-c") for f in flags):
+        return
+    hydra_items = [item for item in overrides if item.lstrip("+~").startswith("hydra")]
+    if not hydra_items:
+        return
+    mode = RunMode.MULTIRUN if "-m" in flags or "--multirun" in flags else RunMode.RUN
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(version_base="1.3", config_dir=config_dir(), job_name="check"):
+            hydra_app = GlobalHydra.instance().hydra
+            groups = []
+            for item in hydra_items:
+                key, _, value = item.lstrip("+~").partition("=")
+                if "/" in key:  # a config group: hydra/launcher=joblib
+                    groups.append(item)
+                    check_hydra_choice(key, value, hydra_app.config_loader.get_group_options(key))
+            try:
+                cfg = hydra_app.compose_config(
+                    "train", overrides, run_mode=mode, with_log_configuration=False
+                )
+            except Exception as exc:
+                try:  # name an unknown key with the keys there are
+                    base = hydra_app.compose_config(
+                        "train", groups, run_mode=mode, with_log_configuration=False
+                    )
+                except Exception:
+                    base = None
+                for item in hydra_items:
+                    key = item.split("=", 1)[0]
+                    if base is not None and "/" not in key and not key.startswith(("+", "~")):
+                        _check_key(base, key, OmegaConf)
+                cause = exc.__cause__
+                detail = f": {_one_line(cause)}" if cause is not None and str(cause) else ""
+                raise Ge4recError(_one_line(exc).replace("Error merging override ", "") + detail) from None
+    finally:
+        GlobalHydra.instance().clear()
+    launcher = cfg.hydra.launcher
+    if launcher_name(launcher) == "joblib":
+        n_jobs = launcher.get("n_jobs")
+        if n_jobs is not None and int(n_jobs) == 0:
+            raise Ge4recError(
+                "hydra.launcher.n_jobs: 0 (expected the number of jobs to run at once, or -1 for one per core)"
+            )
+
+
+def check_hydra_choice(group: str, value: str, available: list[str]) -> None:
+    """A hydra/launcher or hydra/sweeper choice must be installed; a known one that is not names
+    the extra that installs it."""
+    from ge4rec.errors import Ge4recError
+
+    if value in available:
+        return
+    installed = ", ".join(available)
+    extra = {"hydra/launcher": LAUNCHER_EXTRAS, "hydra/sweeper": SWEEPER_EXTRAS}.get(group, {}).get(value)
+    if extra:
+        raise Ge4recError(
+            f"{group} '{value}' is not installed (pip install 'ge4rec[{extra}]'; installed: {installed})"
+        )
+    raise Ge4recError(f"unknown {group} '{value}' (choose from: {installed})")
 
 
 # ------------------------------------------------------------------------- inside each job
@@ -137,29 +232,26 @@ def launcher_name(launcher: Mapping[str, Any] | None) -> str:
     return target.rpartition(".")[2] or "basic"
 
 
-def concurrent_jobs(launcher: Mapping[str, Any], cores: int, planned: int | None) -> int:
-    """How many of the sweep's jobs the launcher runs at once on this machine's cores.
+def concurrent_jobs(launcher: Mapping[str, Any], cores: int, batch: int | None) -> int:
+    """How many of the sweep's jobs the launcher runs at once on this machine's cores, given the
+    number of jobs the sweeper hands it at once (`batch`; None when unknown).
 
-    joblib: hydra.launcher.n_jobs (-1 = one per core, -2 = all cores but one, as joblib counts);
-    submitit_local: every job of the sweep at once, times tasks_per_node processes each;
-    basic: one after another; submitit_slurm: each job on its own allocation, so 1. With the
-    sweep's planned job count known, never more than that."""
+    joblib: hydra.launcher.n_jobs (-1 = one per core, -2 = all cores but one, as joblib counts),
+    at most the batch; submitit_local: the whole batch at once, times tasks_per_node processes
+    each; basic: one after another; submitit_slurm: each job on its own allocation, so 1."""
     name = launcher_name(launcher)
     if name == "joblib":
         n_jobs = launcher.get("n_jobs")
         n = 1 if n_jobs is None else int(n_jobs)
         if n < 0:
-            n = max(1, cores + 1 + n)
-    elif name == "submitit_local":
-        n = (planned or 1) * max(1, int(launcher.get("tasks_per_node") or 1))
-        planned = None if planned is None else n
-    else:
-        return 1
-    n = max(1, n)
-    return min(n, planned) if planned else n
+            n = cores + 1 + n
+        return max(1, min(n, batch) if batch else n)
+    if name == "submitit_local":
+        return max(1, (batch or 1) * int(launcher.get("tasks_per_node") or 1))
+    return 1
 
 
-def job_threads(launcher: Mapping[str, Any], cores: int, planned: int | None) -> tuple[int | None, str]:
+def job_threads(launcher: Mapping[str, Any], cores: int, batch: int | None) -> tuple[int | None, str]:
     """Torch threads for one job of a sweep whose config leaves `threads` null, and why.
 
     None (torch's default) when the job has the machine or its allocation to itself; otherwise
@@ -169,7 +261,7 @@ def job_threads(launcher: Mapping[str, Any], cores: int, planned: int | None) ->
     cpus = launcher.get("cpus_per_task") if name.startswith("submitit") else None
     if cpus:
         return int(cpus), f"{name} launcher: hydra.launcher.cpus_per_task={int(cpus)}"
-    jobs = concurrent_jobs(launcher, cores, planned)
+    jobs = concurrent_jobs(launcher, cores, batch)
     if jobs <= 1:
         return None, f"{name} launcher: one job at a time"
     threads = max(1, cores // jobs)
@@ -201,12 +293,14 @@ def outcome_path(sweep_dir: Path, job_num: int) -> Path:
     return Path(sweep_dir) / JOBS_DIR / f"job-{int(job_num)}.json"
 
 
-def _planned_count(sweep_dir: Path) -> int | None:
+def _batch_of(sweep_dir: Path) -> int | None:
+    """How many jobs the launcher gets at once in this sweep, from the plan the sweep recorded."""
     try:
-        jobs = json.loads((Path(sweep_dir) / JOBS_DIR / PLAN_FILE).read_text()).get("jobs")
-    except (OSError, ValueError, AttributeError):
+        plan = json.loads((Path(sweep_dir) / JOBS_DIR / PLAN_FILE).read_text())
+    except (OSError, ValueError):
         return None
-    return int(jobs) if isinstance(jobs, int) and jobs > 0 else None
+    batch = plan.get("batch", plan.get("jobs")) if isinstance(plan, dict) else None
+    return batch if isinstance(batch, int) and batch > 0 else None
 
 
 def run_sweep_job(cfg: DictConfig, hydra_cfg: DictConfig) -> float:
@@ -236,7 +330,7 @@ def run_sweep_job(cfg: DictConfig, hydra_cfg: DictConfig) -> float:
 
     notes = []
     if cfg.get("threads") is None:
-        threads, why = job_threads(hydra_cfg.launcher, available_cores(), _planned_count(sweep_dir))
+        threads, why = job_threads(hydra_cfg.launcher, available_cores(), _batch_of(sweep_dir))
         if threads is not None:
             cfg.threads = threads  # not part of config_hash: skip_done still recognises the run
             notes.append(
