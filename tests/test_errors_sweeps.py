@@ -34,6 +34,7 @@ def stored(workdir: Path) -> pl.DataFrame:
 
 
 @pytest.mark.errors_row("sweep-job-fails-at-data-loading")
+@pytest.mark.slow
 def test_a_job_whose_data_fails_to_load_fails_alone(tmp_path):
     bad = write_csv_folder(tmp_path / "bad", BAD)
     good = write_csv_folder(tmp_path / "good", GOOD)
@@ -104,6 +105,7 @@ def test_a_launcher_that_is_not_installed_fails_before_any_job(tmp_path):
 
 
 @pytest.mark.errors_row("sweep-launcher-bad-setting")
+@pytest.mark.slow
 def test_a_bad_launcher_setting_fails_before_any_job(tmp_path):
     pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
     command = ["train", "-m", "hydra/launcher=joblib", *TINY, "seed=1,2"]
