@@ -1,5 +1,6 @@
 # ge4rec: `make run` trains the default combination on the built-in data set,
-# `make test` runs the test suite. Both install into .venv first.
+# `make test` runs the test suite. Both install into .venv first, with the joblib and submitit
+# launchers for parallel and cluster sweeps (pip install -e ".[optuna]" adds the Optuna sweeper).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -19,7 +20,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install --quiet "torch==$(TORCH_VERSION)" $(TORCH_PIP_ARGS)
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -e ".[dev,joblib,slurm]"
 	touch $@
 
 run: install

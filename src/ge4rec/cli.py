@@ -237,20 +237,31 @@ def _one_line(exc: BaseException) -> str:
 _FAILED: list[str] = []
 
 
-def _train_task(cfg) -> None:
+def _train_task(cfg) -> float | None:
+    """The Hydra task: one run. Returns the monitored validation metric (AUC, LogLoss or
+    AUC - LogLoss as trainer.monitor says), which a tuning sweeper such as Optuna optimises."""
     from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
 
     from ge4rec.run import discard_run_folder, train_run
+    from ge4rec.sweeps import monitored_value
 
     hc = HydraConfig.get()
+    if hc.mode == RunMode.MULTIRUN:  # a job of a sweep fails alone, whatever the launcher
+        from ge4rec.sweeps import run_sweep_job
+
+        return run_sweep_job(cfg, hc)
     try:
-        train_run(cfg, Path(hc.runtime.output_dir), list(hc.overrides.task))
+        metrics = train_run(cfg, Path(hc.runtime.output_dir), list(hc.overrides.task))
     except TrainingFailed as exc:
         print(f"ge4rec: run failed: {exc} (recorded with status 'failed')", file=sys.stderr)
         _FAILED.append(str(exc))
+        return None
     except Ge4recError as exc:  # stopped before training: the folder Hydra made holds nothing of it
         discard_run_folder(Path(hc.runtime.output_dir), f"{hc.job.name}.log")
         fail(str(exc))
+    valid = metrics.get("valid") or {}
+    return monitored_value(str(cfg.trainer.get("monitor", "auc")), valid.get("auc"), valid.get("logloss"))
 
 
 def run_hydra(args: list[str]) -> None:
@@ -258,6 +269,7 @@ def run_hydra(args: list[str]) -> None:
 
     from ge4rec import sweeps
 
+    sweeps.check_hydra_overrides(args)
     _FAILED.clear()
     sweeps.LAST_SUMMARY = None
     task = hydra.main(version_base="1.3", config_path=config_dir(), config_name="train")(_train_task)
@@ -267,8 +279,8 @@ def run_hydra(args: list[str]) -> None:
         task()
     finally:
         sys.argv = saved
-    # a multirun's outcome is read from the results store by the sweep summary (so failures in any
-    # launcher's worker processes count); a single run's from this process
+    # a multirun's outcome is read from the results store and the jobs' outcome files by the sweep
+    # summary (so failures in any launcher's worker processes count); a single run's from this process
     summary = sweeps.LAST_SUMMARY
     if _FAILED or (summary is not None and summary.get("status") != "ok"):
         sys.exit(1)
