@@ -65,8 +65,8 @@ class DCN(CTRModel):
     ):
         super().__init__(schema, embedding_dim, paradigm, embedding_init_std)
         width = self.num_fields * self.dim
-        self.cross = CrossNetV1(width, int(num_cross_layers), dropout=paradigm.cross_dropout)
-        self.generators = self.make_generators(int(num_cross_layers), residual_default=True)
+        self.cross = CrossNetV1(width, num_cross_layers, dropout=paradigm.cross_dropout)
+        self.generators = self.make_generators(num_cross_layers, residual_default=True)
         hidden = list(hidden_units)
         self.dnn = MLP(width, hidden, dropout, batch_norm, activation) if hidden else None
         self.head = nn.Linear(width + (self.dnn.out_dim if self.dnn is not None else 0), 1)

@@ -5,11 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ge4rec.errors import ConfigError
 from ge4rec.models.base import CTRModel, register_model
 from ge4rec.models.layers import CrossDropout, combine_cross_deep, cross_operand, deep_tower, record_cross
-
-VARIANTS = ("stock", "reference")
 
 
 class CrossNetV2(nn.Module):
@@ -70,14 +67,12 @@ class DCNv2(CTRModel):
         embedding_init_std: float = 1e-4,
     ):
         super().__init__(schema, embedding_dim, paradigm, embedding_init_std)
-        if variant not in VARIANTS:
-            raise ConfigError(f"model.variant: '{variant}' (expected one of {', '.join(VARIANTS)})")
         self.structure, self.variant = structure, variant
         width = self.num_fields * self.dim
         self.cross = CrossNetV2(
-            width, int(num_cross_layers), bias=(variant == "stock"), dropout=paradigm.cross_dropout
+            width, num_cross_layers, bias=(variant == "stock"), dropout=paradigm.cross_dropout
         )
-        self.generators = self.make_generators(int(num_cross_layers), residual_default=True)
+        self.generators = self.make_generators(num_cross_layers, residual_default=True)
         self.dnn, final = deep_tower(structure, width, hidden_units, dropout, batch_norm, activation)
         if variant == "reference":
             self.head = nn.Sequential(nn.Linear(final, 2 * final), nn.ReLU(), nn.Linear(2 * final, 1))

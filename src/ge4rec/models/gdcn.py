@@ -66,8 +66,8 @@ class GDCN(CTRModel):
         super().__init__(schema, embedding_dim, paradigm, embedding_init_std)
         self.structure = structure
         width = self.num_fields * self.dim
-        self.cross = GatedCrossNet(width, int(num_cross_layers), dropout=paradigm.cross_dropout)
-        self.generators = self.make_generators(int(num_cross_layers), residual_default=True)
+        self.cross = GatedCrossNet(width, num_cross_layers, dropout=paradigm.cross_dropout)
+        self.generators = self.make_generators(num_cross_layers, residual_default=True)
         self.dnn, final = deep_tower(structure, width, hidden_units, dropout, batch_norm, activation)
         self.head = nn.Linear(final, 1)
 

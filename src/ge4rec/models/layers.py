@@ -44,13 +44,13 @@ class MLP(nn.Module):
         layers: list[nn.Module] = []
         dim = in_dim
         for width in hidden:
-            layers.append(nn.Linear(dim, int(width)))
+            layers.append(nn.Linear(dim, width))
             if batch_norm:
-                layers.append(nn.BatchNorm1d(int(width)))
+                layers.append(nn.BatchNorm1d(width))
             layers.append(activation(act, "model.activation"))
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
-            dim = int(width)
+            dim = width
         if output_dim is not None:
             layers.append(nn.Linear(dim, output_dim))
             dim = output_dim
@@ -84,8 +84,6 @@ def pair_products(z: torch.Tensor, e: torch.Tensor, pairs: str = "i<j") -> torch
 
 
 # ------------------------------------------------------------------ shared by the cross networks
-
-CROSS_STRUCTURES = ("parallel", "stacked", "crossnet")
 
 
 def cross_operand(x0: torch.Tensor, x: torch.Tensor, generator) -> torch.Tensor:
@@ -121,8 +119,6 @@ def deep_tower(
 ) -> tuple[MLP | None, int]:
     """The DNN beside (parallel) or on top of (stacked) a cross network, or none, and the width
     of what reaches the output layer."""
-    if structure not in CROSS_STRUCTURES:
-        raise ConfigError(f"model.structure: '{structure}' (expected one of {', '.join(CROSS_STRUCTURES)})")
     hidden = list(hidden)
     if structure == "crossnet" or not hidden:
         return None, width
