@@ -3,14 +3,12 @@ identity generator, generator sizes, and the interactions against hand-written r
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 from omegaconf import OmegaConf
 from torch import nn
 
-from ge4rec.cli import config_dir
+from ge4rec.config import group_option
 from ge4rec.data.batches import Batch
 from ge4rec.data.spec import CATEGORICAL, NUMERIC, SEQUENCE, Schema
 from ge4rec.errors import ConfigError
@@ -85,8 +83,7 @@ def tiny_batch(schema: Schema, n: int = 17, seed: int = 0) -> Batch:
 
 def shipped_config(name: str) -> dict:
     """The model's config file as a user gets it (configs/model/NAME.yaml)."""
-    path = Path(config_dir()) / "model" / f"{name}.yaml"
-    return OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    return OmegaConf.to_container(group_option("model", name), resolve=True)
 
 
 def make(name: str, paradigm: dict, seed: int = 0, **options):

@@ -10,7 +10,6 @@ import json
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -18,7 +17,8 @@ import pytest
 from omegaconf import OmegaConf
 from scipy.stats import ttest_rel
 
-from ge4rec.cli import config_dir, main
+from ge4rec.cli import main
+from ge4rec.config import group_option
 from ge4rec.results import write_row
 from ge4rec.results.runs import IGNORED_CONFIG_KEYS
 from ge4rec.results.tables import build_main_table, load_runs
@@ -27,7 +27,7 @@ SEEDS = (2026, 2027, 2028)
 _IDS = itertools.count()
 
 # the shipped SFG defaults, as a composed config carries them
-PARADIGM_SFG = OmegaConf.to_container(OmegaConf.load(Path(config_dir()) / "paradigm" / "sfg.yaml"))
+PARADIGM_SFG = OmegaConf.to_container(group_option("paradigm", "sfg"))
 
 
 def make_config(dataset: str, model: str, paradigm: str, seed: int, settings: dict | None = None) -> dict:

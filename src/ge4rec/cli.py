@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+import ge4rec.config  # noqa: F401  (registers the config schemas with Hydra before anything composes)
 from ge4rec.errors import Ge4recError, TrainingFailed
 
 GROUPS = ("dataset", "model", "paradigm", "trainer", "experiment")
@@ -161,19 +162,20 @@ def _choices(override) -> list[str]:
 
 def validate_overrides(overrides: list[str]) -> None:
     """Compose every value each override can take, and reject what would fail inside a job, so a
-    typo costs a one-line message instead of a traceback or a half-run sweep."""
+    typo costs a one-line message instead of a traceback or a half-run sweep. The schemas
+    (ge4rec.config) reject wrong types and unknown keys while composing; validate() the values."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.override_parser.overrides_parser import OverridesParser
-    from omegaconf import OmegaConf
 
+    from ge4rec.config import error_message
     from ge4rec.run import validate
 
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)
     except Exception as exc:
         raise Ge4recError(f"cannot parse overrides: {_one_line(exc)}") from None
-    options = []  # (override text for each choice, is_group)
+    options = []  # the override text of each choice
     for override, text in zip(parsed, overrides):
         key = override.key_or_group
         if key.startswith("hydra"):
@@ -196,32 +198,13 @@ def validate_overrides(overrides: list[str]) -> None:
     try:
         with initialize_config_dir(version_base="1.3", config_dir=config_dir(), job_name="validate"):
             for combo in combos:
-                groups_only = [c for c in combo if c.split("=", 1)[0].lstrip("+~") in GROUPS]
-                base = compose(config_name="train", overrides=groups_only)
-                for item in combo:
-                    key = item.split("=", 1)[0]
-                    if key.startswith(("+", "~")) or key in GROUPS:
-                        continue
-                    _check_key(base, key, OmegaConf)
-                cfg = compose(config_name="train", overrides=combo)
-                OmegaConf.resolve(cfg)
-                validate(cfg)
+                validate(compose(config_name="train", overrides=combo))
     except Ge4recError:
         raise
     except Exception as exc:
-        raise Ge4recError(_one_line(exc)) from None
+        raise Ge4recError(error_message(exc) or _one_line(exc)) from None
     finally:
         GlobalHydra.instance().clear()
-
-
-def _check_key(cfg, key: str, OmegaConf) -> None:
-    parent, _, leaf = key.rpartition(".")
-    node = OmegaConf.select(cfg, parent) if parent else cfg
-    if node is None or not OmegaConf.is_dict(node) or leaf not in node:
-        where = parent or "the top level"
-        known = ", ".join(str(k) for k in node.keys()) if node is not None and OmegaConf.is_dict(node) else ""
-        hint = f" (keys of {where}: {known})" if known else ""
-        raise Ge4recError(f"unknown config key '{key}'{hint}; add new keys with +{key}=VALUE")
 
 
 def _one_line(exc: BaseException) -> str:
@@ -308,6 +291,7 @@ def list_command(args: list[str]) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from ge4rec.config import group_option
     from ge4rec.models import get_model_class
     from ge4rec.paradigms import PARADIGMS
 
@@ -326,7 +310,7 @@ def list_command(args: list[str]) -> None:
     models.add_column("paradigms")
     models.add_column("description")
     for name in group_options("model"):
-        cls = get_model_class(str(OmegaConf.load(Path(config_dir()) / "model" / f"{name}.yaml").name))
+        cls = get_model_class(str(group_option("model", name).name))
         paradigms = ", ".join(p for p, pc in PARADIGMS.items() if cls.has_interaction or not pc.generative)
         title = sys.modules[cls.__module__].__doc__ or cls.__doc__ or ""
         models.add_row(name, paradigms, title.strip().splitlines()[0])

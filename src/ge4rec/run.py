@@ -29,10 +29,11 @@ from ge4rec.analysis.run_analysis import (
     json_safe,
     run_analysis,
 )
+from ge4rec.config import check_train_config
 from ge4rec.data import PreparedData, Schema, load_dataset
-from ge4rec.errors import ConfigError, DataError, Ge4recError, TrainingFailed
+from ge4rec.errors import DataError, Ge4recError, TrainingFailed
 from ge4rec.io import check_writable_folder, write_json, write_text
-from ge4rec.models import CTRModel, build_model, get_model_class
+from ge4rec.models import CTRModel, build_model
 from ge4rec.paradigms import Paradigm, build_paradigm
 from ge4rec.provenance import provenance
 from ge4rec.results import new_run_id, scan_results, write_row
@@ -45,55 +46,10 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-_NUMBERS = {
-    "seed": int,
-    "embedding_dim": int,
-    "trainer.lr": float,
-    "trainer.batch_size": int,
-    "trainer.eval_batch_size": int,
-    "trainer.max_epochs": int,
-    "trainer.embedding_regularizer": float,
-    "trainer.net_regularizer": float,
-    "trainer.grad_clip_norm": float,
-    "trainer.patience": int,
-    "trainer.lr_patience": int,
-    "trainer.lr_factor": float,
-    "trainer.min_lr": float,
-    "paradigm.gamma": float,
-}
-
-
 def validate(cfg: DictConfig) -> None:
-    """Checks that need no data: everything a typo in an override could get wrong."""
-    for key, kind in _NUMBERS.items():
-        value = OmegaConf.select(cfg, key)
-        try:
-            ok = value is not None and not isinstance(value, bool) and kind(value) == kind(value)
-            if kind is int and float(value) != int(value):
-                ok = False
-        except (TypeError, ValueError):
-            ok = False
-        if not ok:
-            raise ConfigError(f"{key}: {value!r} (expected {'an integer' if kind is int else 'a number'})")
-    for key in (
-        "trainer.batch_size",
-        "trainer.eval_batch_size",
-        "trainer.max_epochs",
-        "trainer.patience",
-        "trainer.lr_patience",
-        "embedding_dim",
-    ):
-        if int(OmegaConf.select(cfg, key)) < 1:
-            raise ConfigError(f"{key}: {OmegaConf.select(cfg, key)} (expected a positive integer)")
-    paradigm = build_paradigm(cfg.paradigm)
-    cls = get_model_class(str(cfg.model.name))
-    if paradigm.generative and not cls.has_interaction:
-        raise ConfigError(
-            f"model '{cls.name}' has no feature interaction for SFG to generate for (use paradigm=disc)"
-        )
-    resolve_device(str(cfg.device))
-    Trainer(cfg.trainer, torch.device("cpu"), int(cfg.seed))  # the trainer's own checks (monitor, L2 >= 0)
-    analysis_settings(cfg)
+    """Checks that need no data: everything a typo in an override could get wrong (the schemas'
+    types and keys, the value rules, the paradigm against the model, the device)."""
+    check_train_config(cfg)
 
 
 def config_hash(cfg: DictConfig | dict) -> str:

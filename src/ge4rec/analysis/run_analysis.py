@@ -50,7 +50,7 @@ from ge4rec.analysis.spectrum import (
     spectrum_measures,
 )
 from ge4rec.data.batches import SplitTensors
-from ge4rec.errors import ConfigError, Ge4recError
+from ge4rec.errors import Ge4recError
 from ge4rec.io import write_json, write_parquet
 from ge4rec.models.base import (
     GENERATED,
@@ -349,15 +349,11 @@ def write_analysis(analysis: Analysis, run_dir: Path) -> Path:
 
 
 def analysis_settings(cfg) -> dict[str, Any]:
-    """split and rows from the config's `analysis` block (defaults: valid, 50,000)."""
-    block = cfg.get("analysis") or {}
-    split = str(block.get("split", "valid"))
-    if split not in SPLITS:
-        raise ConfigError(f"analysis.split: '{split}' (expected one of {', '.join(SPLITS)})")
-    rows = block.get("rows", 50000)
-    if rows is not None and int(rows) < 0:
-        raise ConfigError(f"analysis.rows: {rows} (expected a positive number, or 0 for the whole split)")
-    return {"split": split, "rows": None if rows is None else int(rows)}
+    """split and rows from the config's `analysis` block (ge4rec.config.schema.AnalysisConfig)."""
+    from ge4rec.config import AnalysisConfig, typed
+
+    block = typed(AnalysisConfig, cfg.get("analysis") or {}, "analysis")
+    return {"split": block.split, "rows": block.rows}
 
 
 def run_analysis(

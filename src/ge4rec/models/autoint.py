@@ -5,7 +5,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ge4rec.errors import ConfigError
 from ge4rec.models.base import CTRModel, register_model
 from ge4rec.models.layers import optional_mlp
 
@@ -85,14 +84,12 @@ class AutoInt(CTRModel):
         activation: str = "relu",
         embedding_init_std: float = 1e-4,
     ):
-        if int(attention_layers) < 1:
-            raise ConfigError(f"model.attention_layers: {attention_layers} (expected at least 1)")
-        self.uses_linear = bool(use_wide)  # decides whether the table carries a first-order column
+        self.uses_linear = use_wide  # decides whether the table carries a first-order column
         super().__init__(schema, embedding_dim, paradigm, embedding_init_std)
         self.generator = self.make_generator()
         layers, width = [], self.dim
-        for _ in range(int(attention_layers)):
-            layer = InteractingLayer(width, int(attention_dim), int(num_heads), residual, scaled, layer_norm)
+        for _ in range(attention_layers):
+            layer = InteractingLayer(width, attention_dim, num_heads, residual, scaled, layer_norm)
             layers.append(layer)
             width = layer.out_dim
         self.attention = nn.ModuleList(layers)

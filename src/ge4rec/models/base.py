@@ -8,8 +8,11 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import torch
+from omegaconf import OmegaConf
 from torch import nn
 
+from ge4rec.config import typed
+from ge4rec.config.checks import model_schema
 from ge4rec.data.batches import Batch
 from ge4rec.data.spec import Schema
 from ge4rec.errors import ConfigError
@@ -233,11 +236,17 @@ def generator_seed(seed: int, index: int) -> int:
 def build_model(
     cfg: Any, schema: Schema, embedding_dim: int, paradigm: Paradigm, seed: int | None = None
 ) -> CTRModel:
-    """Instantiate `cfg.name` with the config's remaining keys as keyword arguments and give it
+    """Instantiate `cfg.name` with the config's remaining keys (typed and checked against the
+    model's schema, missing ones at its defaults) as keyword arguments and give it
     the reference initialisation; `seed` (default: torch's initial seed) also seeds the generators'
     own random streams."""
     cls = get_model_class(str(cfg["name"]))
-    options = {k: v for k, v in dict(cfg).items() if k != "name"}
+    options_schema = model_schema(cls.name)
+    if options_schema is not None:  # typed and checked (ge4rec.config.models), defaults filled in
+        options = OmegaConf.to_container(typed(options_schema, cfg, "model"))
+    else:  # a model that brings no schema checks its own keyword arguments
+        options = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else dict(cfg)
+    options.pop("name")
     accepted = inspect.signature(cls.__init__).parameters
     unknown = [k for k in options if k not in accepted]
     if unknown:

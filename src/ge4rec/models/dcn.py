@@ -56,6 +56,6 @@ class DCN(CrossModel):
         embedding_init_std: float = 1e-4,
     ):
         super().__init__(schema, embedding_dim, paradigm, embedding_init_std)
-        cross = CrossNetV1(self.num_fields * self.dim, int(num_cross_layers), dropout=paradigm.cross_dropout)
+        cross = CrossNetV1(self.num_fields * self.dim, num_cross_layers, dropout=paradigm.cross_dropout)
         final = self.build_cross_and_deep(cross, "parallel", hidden_units, dropout, batch_norm, activation)
         self.head = nn.Linear(final, 1)

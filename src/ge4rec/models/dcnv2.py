@@ -5,11 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ge4rec.errors import ConfigError
 from ge4rec.models.base import register_model
 from ge4rec.models.layers import CrossModel, CrossNetwork
-
-VARIANTS = ("stock", "reference")
 
 
 class CrossNetV2(CrossNetwork):
@@ -58,12 +55,10 @@ class DCNv2(CrossModel):
         embedding_init_std: float = 1e-4,
     ):
         super().__init__(schema, embedding_dim, paradigm, embedding_init_std)
-        if variant not in VARIANTS:
-            raise ConfigError(f"model.variant: '{variant}' (expected one of {', '.join(VARIANTS)})")
         self.variant = variant
         cross = CrossNetV2(
             self.num_fields * self.dim,
-            int(num_cross_layers),
+            num_cross_layers,
             bias=(variant == "stock"),
             dropout=paradigm.cross_dropout,
         )

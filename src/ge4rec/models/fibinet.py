@@ -5,11 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ge4rec.errors import ConfigError
 from ge4rec.models.base import CTRModel, register_model
 from ge4rec.models.layers import MLP, pair_indices
-
-BILINEAR_TYPES = ("field_all", "field_each", "field_interaction")
 
 
 class SENet(nn.Module):
@@ -35,8 +32,6 @@ class BilinearInteraction(nn.Module):
 
     def __init__(self, num_fields: int, dim: int, kind: str, rows: torch.Tensor, cols: torch.Tensor):
         super().__init__()
-        if kind not in BILINEAR_TYPES:
-            raise ConfigError(f"model.bilinear_type: '{kind}' (expected one of {', '.join(BILINEAR_TYPES)})")
         self.kind = kind
         count = {"field_all": 1, "field_each": num_fields, "field_interaction": len(rows)}[kind]
         self.weight = nn.Parameter(torch.randn(count, dim, dim) / dim**0.5)  # xavier-normal scale for d x d
@@ -74,7 +69,7 @@ class FiBiNET(CTRModel):
         embedding_dim,
         paradigm,
         bilinear_type: str = "field_interaction",
-        reduction_ratio: float = 3,
+        reduction_ratio: int = 3,
         hidden_units=(400, 400, 400),
         dropout: float = 0.2,
         batch_norm: bool = False,

@@ -34,10 +34,6 @@ class BilinearFusion(nn.Module):
 
     def __init__(self, dim_x: int, dim_y: int, num_heads: int):
         super().__init__()
-        if dim_x % num_heads or dim_y % num_heads:
-            raise ConfigError(
-                f"model.num_heads: {num_heads} must divide both stream widths ({dim_x}, {dim_y})"
-            )
         self.num_heads = num_heads
         self.linear_x = nn.Linear(dim_x, 1)
         self.linear_y = nn.Linear(dim_y, 1, bias=False)
@@ -83,10 +79,6 @@ class FinalMLP(CTRModel):
     ):
         super().__init__(schema, embedding_dim, paradigm, embedding_init_std)
         width = self.num_fields * self.dim
-        if not list(mlp1_hidden_units) or not list(mlp2_hidden_units):
-            raise ConfigError(
-                "model.mlp1_hidden_units / mlp2_hidden_units: each stream needs at least one layer"
-            )
         self.generator = self.make_generator()
         self.stream1 = MLP(width, mlp1_hidden_units, mlp1_dropout, mlp1_batch_norm, activation)
         self.stream2 = MLP(width, mlp2_hidden_units, mlp2_dropout, mlp2_batch_norm, activation)
@@ -97,7 +89,7 @@ class FinalMLP(CTRModel):
             self.gate2 = FeatureGate(context2, self.dim, width, fs_hidden_units)
         else:
             self.gate1 = self.gate2 = None
-        self.fusion = BilinearFusion(self.stream1.out_dim, self.stream2.out_dim, int(num_heads))
+        self.fusion = BilinearFusion(self.stream1.out_dim, self.stream2.out_dim, num_heads)
 
     def _field_indices(self, names, key: str) -> list[int]:
         names = [str(n) for n in names]

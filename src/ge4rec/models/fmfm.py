@@ -5,11 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ge4rec.errors import ConfigError
 from ge4rec.models.base import CTRModel, register_model
 from ge4rec.models.layers import pair_indices
-
-INTERACTIONS = ("matrix", "vector")
 
 
 @register_model("fmfm")
@@ -29,10 +26,6 @@ class FmFM(CTRModel):
         self, schema, embedding_dim, paradigm, interaction: str = "matrix", embedding_init_std: float = 1e-4
     ):
         super().__init__(schema, embedding_dim, paradigm, embedding_init_std)
-        if interaction not in INTERACTIONS:
-            raise ConfigError(
-                f"model.interaction: '{interaction}' (expected one of {', '.join(INTERACTIONS)})"
-            )
         self.interaction_type = interaction
         rows, cols = pair_indices(self.num_fields, paradigm.pairs)
         self.register_buffer("rows", rows, persistent=False)

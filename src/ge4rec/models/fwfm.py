@@ -5,11 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ge4rec.errors import ConfigError
 from ge4rec.models.base import CTRModel, register_model
 from ge4rec.models.layers import num_pairs, pair_products
-
-LINEAR_TYPES = ("lw", "felv", "filv")
 
 
 @register_model("fwfm")
@@ -28,10 +25,6 @@ class FwFM(CTRModel):
     def __init__(
         self, schema, embedding_dim, paradigm, linear_type: str = "lw", embedding_init_std: float = 1e-4
     ):
-        if linear_type not in LINEAR_TYPES:
-            raise ConfigError(
-                f"model.linear_type: '{linear_type}' (expected one of {', '.join(LINEAR_TYPES)})"
-            )
         self.uses_linear = linear_type == "lw"  # decides whether the table carries a first-order column
         self.linear_vectors = linear_type == "felv"  # ... or a d-vector per value
         super().__init__(schema, embedding_dim, paradigm, embedding_init_std)

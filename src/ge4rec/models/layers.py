@@ -41,13 +41,13 @@ class MLP(nn.Module):
         layers: list[nn.Module] = []
         dim = in_dim
         for width in hidden:
-            layers.append(nn.Linear(dim, int(width)))
+            layers.append(nn.Linear(dim, width))
             if batch_norm:
-                layers.append(nn.BatchNorm1d(int(width)))
+                layers.append(nn.BatchNorm1d(width))
             layers.append(activation(act, "model.activation"))
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
-            dim = int(width)
+            dim = width
         if output_dim is not None:
             layers.append(nn.Linear(dim, output_dim))
             dim = output_dim
@@ -106,8 +106,6 @@ def pair_products(z: torch.Tensor, e: torch.Tensor, pairs: str = "i<j") -> torch
 
 # ------------------------------------------------------------------ shared by the cross networks
 
-CROSS_STRUCTURES = ("parallel", "stacked", "crossnet")
-
 
 class CrossDropout(nn.Module):
     """Dropout on a cross layer's output (paradigm.cross_dropout; none when the rate is 0)."""
@@ -159,8 +157,6 @@ def deep_tower(
 ) -> tuple[MLP | None, int]:
     """The DNN beside (parallel) or on top of (stacked) a cross network, or none, and the width
     of what reaches the output layer."""
-    if structure not in CROSS_STRUCTURES:
-        raise ConfigError(f"model.structure: '{structure}' (expected one of {', '.join(CROSS_STRUCTURES)})")
     dnn = None if structure == "crossnet" else optional_mlp(width, hidden, dropout, batch_norm, act)
     if dnn is None:
         return None, width

@@ -5,7 +5,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ge4rec.errors import ConfigError
 from ge4rec.models.base import CTRModel, register_model
 from ge4rec.models.layers import activation, optional_mlp
 
@@ -20,17 +19,13 @@ class CompressedInteraction(nn.Module):
 
     def __init__(self, num_fields: int, layer_units, split_half: bool = False, act: str = "identity"):
         super().__init__()
-        units = [int(u) for u in layer_units]
-        if not units:
-            raise ConfigError("model.cin_layer_units: at least one CIN layer is needed")
-        self.split_half = bool(split_half)
+        units = list(layer_units)
+        self.split_half = split_half
         self.layers = nn.ModuleList()
         self.act = activation(act, "model.cin_activation")
         hidden, out_dim = num_fields, 0
         for k, size in enumerate(units):
             last = k == len(units) - 1
-            if self.split_half and not last and size % 2:
-                raise ConfigError(f"model.cin_layer_units: {size} must be even with split_half (layer {k})")
             self.layers.append(nn.Conv1d(hidden * num_fields, size, kernel_size=1))
             if self.split_half and not last:
                 hidden, out_dim = size // 2, out_dim + size // 2

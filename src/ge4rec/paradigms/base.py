@@ -7,71 +7,42 @@ from collections.abc import Callable, Sequence
 import torch
 from omegaconf import DictConfig
 
+from ge4rec.config import ParadigmConfig, typed
+from ge4rec.config.schema import CROSS_SOURCES, PAIRS, TARGETS
 from ge4rec.errors import ConfigError
-from ge4rec.paradigms.generators import ACTIVATIONS, GENERATORS, Generator, IdentityGenerator
+from ge4rec.paradigms.generators import GENERATORS, Generator, IdentityGenerator
 
-PAIRS = ("i<j", "all")
-CROSS_SOURCES = ("xl", "x0")
-TARGETS = ("all", "high_cardinality", "low_cardinality", "random")
-
-
-def _choice(cfg, key: str, default: str, valid: Sequence[str]) -> str:
-    value = str(cfg.get(key, default))
-    if value not in valid:
-        raise ConfigError(f"paradigm.{key}: '{value}' (expected one of {', '.join(valid)})")
-    return value
-
-
-def _flag(cfg, key: str, default: bool | None) -> bool | None:
-    value = cfg.get(key, default)
-    if value is None or isinstance(value, bool):
-        return value
-    raise ConfigError(f"paradigm.{key}: {value!r} (expected true or false)")
+__all__ = ["CROSS_SOURCES", "PAIRS", "TARGETS", "Paradigm", "build_paradigm", "register_paradigm"]
 
 
 class Paradigm:
     """What a model needs to know of its paradigm: its generators and a few interaction options.
 
-    Every option is read and checked here, for all paradigms, so a typo fails before training
-    even in a paradigm that ignores the option (disc carries SFG's keys so sweeps compose).
+    The options (ge4rec.config.schema.ParadigmConfig) are typed and checked on construction, for
+    all paradigms, so a typo fails before training even in a paradigm that ignores the option
+    (disc carries SFG's keys so sweeps compose); a key left out takes the schema's default.
     """
 
     name = "base"
     generative = False
 
     def __init__(self, cfg: DictConfig | dict):
-        self.cfg = cfg
-        self.pairs = _choice(cfg, "pairs", "i<j", PAIRS)
-        self.cross_source = _choice(cfg, "source", "xl", CROSS_SOURCES)
-        self.share_generator = bool(_flag(cfg, "share_generator", False))
-        self.symmetric = bool(_flag(cfg, "symmetric", False))
-        self.kind = _choice(cfg, "generator", "dense", tuple(GENERATORS))
-        self.activation = str(cfg.get("activation", "relu")).lower()
-        if self.activation not in ACTIVATIONS:
-            raise ConfigError(
-                f"paradigm.activation: '{cfg.get('activation')}' (expected one of {', '.join(ACTIVATIONS)})"
-            )
-        try:
-            self.gamma = float(cfg.get("gamma", 1.0))
-        except (TypeError, ValueError):
-            raise ConfigError(f"paradigm.gamma: {cfg.get('gamma')!r} (expected a number)") from None
-        self.bias = bool(_flag(cfg, "bias", False))
-        self.residual = _flag(cfg, "residual", None)
-        self.targets = _choice(cfg, "targets", "all", TARGETS)
-        self.num_targets = _num_targets(cfg.get("num_targets"), self.targets)
-        seed = cfg.get("target_seed", 0)
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ConfigError(f"paradigm.target_seed: {seed!r} (expected an integer)")
-        self.target_seed = int(seed)
-        try:
-            dropout = float(cfg.get("cross_dropout", 0.0) or 0.0)
-        except (TypeError, ValueError):
-            dropout = -1.0
-        if not 0.0 <= dropout < 1.0:
-            raise ConfigError(
-                f"paradigm.cross_dropout: {cfg.get('cross_dropout')!r} (expected a number in [0, 1))"
-            )
-        self._cross_dropout = dropout
+        self.cfg = cfg = typed(ParadigmConfig, cfg, "paradigm")
+        self.pairs = cfg.pairs
+        self.cross_source = cfg.source
+        self.share_generator = cfg.share_generator
+        self.symmetric = cfg.symmetric
+        self.kind = cfg.generator
+        self.activation = cfg.activation.lower()
+        self.gamma = cfg.gamma
+        self.bias = cfg.bias
+        self.residual = cfg.residual
+        self.targets = cfg.targets
+        # a whole number of fields, or a fraction of them
+        count = cfg.num_targets
+        self.num_targets = int(count) if count is not None and count >= 1 else count
+        self.target_seed = cfg.target_seed
+        self._cross_dropout = cfg.cross_dropout
 
     @property
     def cross_dropout(self) -> float:
@@ -121,31 +92,6 @@ class Paradigm:
     ) -> Generator:
         """A generator for `num_fields` fields of size `dim`; `cardinalities`: vocabulary size per field."""
         raise NotImplementedError
-
-
-def _num_targets(value, targets: str) -> int | float | None:
-    if value is None:
-        if targets != "all":
-            raise ConfigError(
-                f"paradigm.num_targets: required with paradigm.targets={targets} "
-                f"(a number of fields k >= 1, or a fraction in (0, 1))"
-            )
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(
-            f"paradigm.num_targets: {value!r} (expected a number of fields k >= 1, or a fraction in (0, 1))"
-        )
-    if isinstance(value, float) and not value.is_integer():
-        if not 0.0 < value < 1.0:
-            raise ConfigError(
-                f"paradigm.num_targets: {value} (expected a number of fields k >= 1, or a fraction in (0, 1))"
-            )
-        return float(value)
-    if value < 1:
-        raise ConfigError(
-            f"paradigm.num_targets: {value} (expected a number of fields k >= 1, or a fraction in (0, 1))"
-        )
-    return int(value)
 
 
 PARADIGMS: dict[str, type[Paradigm]] = {}

@@ -311,29 +311,10 @@ def paradigm_defaults(name: str) -> dict[str, Any]:
 def _paradigm_defaults(name: str) -> dict[str, Any]:
     from omegaconf import OmegaConf
 
-    from ge4rec.cli import config_dir
+    from ge4rec.config import group_option
 
-    folder = Path(config_dir()) / "paradigm"
-
-    def load(stem: str, depth: int = 0) -> dict[str, Any]:
-        path = folder / f"{stem}.yaml"
-        if depth > 5 or not path.is_file():
-            return {}
-        raw = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
-        merged: dict[str, Any] = {}
-        own = {k: v for k, v in raw.items() if k != "defaults"}
-        self_done = False
-        for entry in raw.get("defaults", []) or []:
-            if entry == "_self_":
-                merged.update(own)
-                self_done = True
-            elif isinstance(entry, str):
-                merged.update(load(entry, depth + 1))
-        if not self_done:
-            merged.update(own)
-        return merged
-
-    return {f"paradigm.{k}": _hashable(v) for k, v in load(name).items()}
+    block = OmegaConf.to_container(group_option("paradigm", name), resolve=False)
+    return {f"paradigm.{k}": _hashable(v) for k, v in block.items()} if "name" in block else {}
 
 
 def family_diff(run: Run, defaults: dict[str, Any]) -> dict[str, Any]:

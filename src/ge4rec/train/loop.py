@@ -14,13 +14,12 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from ge4rec.config import TrainerConfig, typed
 from ge4rec.data.batches import SplitTensors
 from ge4rec.errors import ConfigError, TrainingFailed
 from ge4rec.io import save_torch
 from ge4rec.models.base import CTRModel
 from ge4rec.train.metrics import evaluate_scores
-
-MONITORS = ("auc", "logloss", "auc-logloss")
 
 
 def regularized_parameters(model: torch.nn.Module) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
@@ -114,16 +113,10 @@ def evaluate(
 
 class Trainer:
     def __init__(self, cfg, device: torch.device, seed: int, console: Console | None = None):
-        self.cfg, self.device, self.seed = cfg, device, int(seed)
+        # the trainer block typed and checked (ge4rec.config.schema.TrainerConfig)
+        self.cfg, self.device, self.seed = typed(TrainerConfig, cfg, "trainer"), device, seed
         self.console = console or Console(stderr=True)
-        self.monitor = str(cfg.monitor)
-        if self.monitor not in MONITORS:
-            raise ConfigError(f"trainer.monitor: '{self.monitor}' (expected one of {', '.join(MONITORS)})")
-        if int(cfg.batch_size) < 1 or int(cfg.max_epochs) < 1:
-            raise ConfigError("trainer.batch_size and trainer.max_epochs must be positive")
-        for key in ("embedding_regularizer", "net_regularizer"):
-            if float(cfg.get(key, 0.0)) < 0:
-                raise ConfigError(f"trainer.{key}: {cfg.get(key)} (expected a number >= 0)")
+        self.monitor = self.cfg.monitor
         self._regularized: tuple | None = None
 
     def regularization(self, model: CTRModel) -> torch.Tensor | None:
@@ -134,8 +127,8 @@ class Trainer:
         terms = [
             term
             for term in (
-                l2_term(embedding, float(self.cfg.embedding_regularizer)),
-                l2_term(net, float(self.cfg.net_regularizer)),
+                l2_term(embedding, self.cfg.embedding_regularizer),
+                l2_term(net, self.cfg.net_regularizer),
             )
             if term is not None
         ]
@@ -152,14 +145,14 @@ class Trainer:
             loss = loss + penalty
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        clip = float(self.cfg.grad_clip_norm or 0)
+        clip = self.cfg.grad_clip_norm or 0.0
         if clip > 0:
             torch.nn.utils.clip_grad_norm_(params, clip)
         optimizer.step()
         return loss.detach()
 
     def optimizer(self, model: CTRModel) -> torch.optim.Optimizer:
-        return torch.optim.Adam(model.parameters(), lr=float(self.cfg.lr))
+        return torch.optim.Adam(model.parameters(), lr=self.cfg.lr)
 
     def fit(
         self,
@@ -179,15 +172,15 @@ class Trainer:
         optimizer = self.optimizer(model)
         generator = torch.Generator(device=train.label.device if device.type == "cuda" else "cpu")
         generator.manual_seed(self.seed)
-        batch_size, eval_batch = int(cfg.batch_size), int(cfg.eval_batch_size)
-        patience, lr_patience = int(cfg.patience), int(cfg.lr_patience)
-        factor, min_lr = float(cfg.lr_factor), float(cfg.min_lr)
+        batch_size, eval_batch = cfg.batch_size, cfg.eval_batch_size
+        patience, lr_patience = cfg.patience, cfg.lr_patience
+        factor, min_lr = cfg.lr_factor, cfg.min_lr
         best_score, best_epoch, best_state = -math.inf, 0, None
         bad_epochs = 0
         history: list[dict[str, Any]] = []
         train_seconds, rows_seen, stopped = 0.0, 0, "max_epochs"
         params = [p for p in model.parameters() if p.requires_grad]
-        show = bool(cfg.progress)
+        show = cfg.progress
         steps = train.num_batches(batch_size)
         with Progress(
             TextColumn("[bold]epoch {task.fields[epoch]}"),
@@ -199,7 +192,7 @@ class Trainer:
             transient=True,
             disable=not show,
         ) as progress:
-            for epoch in range(1, int(cfg.max_epochs) + 1):
+            for epoch in range(1, cfg.max_epochs + 1):
                 model.train()
                 task = progress.add_task("train", total=steps, epoch=epoch, loss="-")
                 start = time.perf_counter()
