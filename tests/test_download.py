@@ -255,10 +255,14 @@ def test_presets_name_their_archive_and_unpack_where_their_path_looks(name, size
 
 
 def test_the_download_block_changes_neither_the_cache_nor_the_config_hash(tmp_path):
+    from ge4rec.config.schema import DownloadSource
+
     folder = write_csv_folder(tmp_path / "csvs", {s: t for s, t in SPLITS.items()})
     plain = compose_config(["dataset=csv", f"dataset.path={folder}"], tmp_path)
-    block = "+dataset.download={url:'https://example.org/x.zip',sha256:null,size:1,format:zip,folder:x}"
-    with_block = compose_config(["dataset=csv", f"dataset.path={folder}", block], tmp_path)
+    with_block = compose_config(["dataset=csv", f"dataset.path={folder}"], tmp_path)
+    block = {"url": "https://example.org/x.zip", "sha256": None, "size": 1, "format": "zip", "folder": "x"}
+    with_block.dataset.download = DownloadSource(**block)  # as a preset's download: block composes
+    assert with_block.dataset.download.url == block["url"]
     assert config_hash(plain) == config_hash(with_block)
     first = load_dataset(plain.dataset, plain.cache_dir)
     second = load_dataset(with_block.dataset, with_block.cache_dir)

@@ -127,6 +127,19 @@ LAUNCHER_EXTRAS = {"joblib": "joblib", "submitit_local": "slurm", "submitit_slur
 SWEEPER_EXTRAS = {"optuna": "optuna"}
 
 
+def _check_hydra_key(cfg: DictConfig, key: str) -> None:
+    """An unknown hydra.* key: one line naming it with the keys its block has."""
+    from ge4rec.errors import Ge4recError
+
+    parent, _, leaf = key.rpartition(".")
+    node = OmegaConf.select(cfg, parent) if parent else cfg
+    if node is None or not OmegaConf.is_dict(node) or leaf not in node:
+        where = parent or "the top level"
+        known = ", ".join(str(k) for k in node.keys()) if node is not None and OmegaConf.is_dict(node) else ""
+        hint = f" (keys of {where}: {known})" if known else ""
+        raise Ge4recError(f"unknown config key '{key}'{hint}; add new keys with +{key}=VALUE")
+
+
 def check_hydra_overrides(args: list[str]) -> None:
     """Compose the config with the command line's hydra.* and hydra/... overrides (the launcher,
     the sweeper and their settings, which the per-key checks leave to Hydra), so a launcher that
@@ -136,7 +149,7 @@ def check_hydra_overrides(args: list[str]) -> None:
     from hydra.core.global_hydra import GlobalHydra
     from hydra.types import RunMode
 
-    from ge4rec.cli import _NO_VALIDATION, _check_key, _one_line, config_dir, split_args
+    from ge4rec.cli import _NO_VALIDATION, _one_line, config_dir, split_args
     from ge4rec.errors import Ge4recError
 
     flags, overrides = split_args(args)
@@ -170,7 +183,7 @@ def check_hydra_overrides(args: list[str]) -> None:
                 for item in hydra_items:
                     key = item.split("=", 1)[0]
                     if base is not None and "/" not in key and not key.startswith(("+", "~")):
-                        _check_key(base, key, OmegaConf)
+                        _check_hydra_key(base, key)
                 cause = exc.__cause__
                 detail = f": {_one_line(cause)}" if cause is not None and str(cause) else ""
                 raise Ge4recError(_one_line(exc).replace("Error merging override ", "") + detail) from None

@@ -155,6 +155,33 @@ def _split_ratios() -> Rule:
 
 
 @dataclass
+class DatasetListing:
+    """`dataset.listing`: what `ge4rec list` shows of a data set."""
+
+    # rows per split {train, valid, test}, or {total} for one file split by ratio
+    rows: dict[str, int] = option({})
+    # fields as the model sees them
+    fields: int | None = None
+    # where the data comes from
+    source: str = ""
+
+
+@dataclass
+class DownloadSource:
+    """`dataset.download`: the public archive `ge4rec data download NAME` fetches."""
+
+    url: str = MISSING
+    # the archive's sha256 (null where none is published: the size is checked and the sha256 shown)
+    sha256: str | None = None
+    # the archive's size in bytes
+    size: int | None = None
+    # zip | tar | tar.gz
+    format: str = "zip"
+    # the folder it unpacks to (the last part of the preset's `path`)
+    folder: str = MISSING
+
+
+@dataclass
 class DatasetConfig:
     """`dataset`: the keys every data set has (configs/dataset/_base.yaml). A data set names its
     sources and fields; anything left null is inferred."""
@@ -213,10 +240,10 @@ class DatasetConfig:
     embedding_dim: int = integer(16)
     # what `ge4rec list` shows (not part of the cache key or the config hash): rows {train, valid,
     # test} (or {total} for one file split by ratio), fields (as the model sees them) and source
-    listing: dict[str, Any] = option({})
-    # where `ge4rec data download NAME` fetches the data set: url, sha256, size, format, folder
-    # (not part of the cache key or the config hash)
-    download: dict[str, Any] | None = None
+    listing: DatasetListing = field(default_factory=lambda: DatasetListing())
+    # where `ge4rec data download NAME` fetches the data set (not part of the cache key or the
+    # config hash)
+    download: DownloadSource | None = None
 
 
 @dataclass

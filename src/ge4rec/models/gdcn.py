@@ -52,8 +52,6 @@ class GDCN(CrossModel):
         embedding_init_std: float = 1e-4,
     ):
         super().__init__(schema, embedding_dim, paradigm, embedding_init_std)
-        cross = GatedCrossNet(
-            self.num_fields * self.dim, num_cross_layers, dropout=paradigm.cross_dropout
-        )
+        cross = GatedCrossNet(self.num_fields * self.dim, num_cross_layers, dropout=paradigm.cross_dropout)
         final = self.build_cross_and_deep(cross, structure, hidden_units, dropout, batch_norm, activation)
         self.head = nn.Linear(final, 1)
