@@ -35,6 +35,7 @@ reproduce: install
 lint: install
 	$(BIN)/ruff check src tests scripts
 	$(BIN)/ruff format --check src tests scripts
+	$(BIN)/mypy src
 
 clean:
 	rm -rf $(VENV) outputs multirun results runs .pytest_cache

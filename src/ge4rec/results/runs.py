@@ -302,8 +302,10 @@ def _paradigm_defaults(name: str) -> dict[str, Any]:
         if depth > 5 or not path.is_file():
             return {}
         raw = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+        if not isinstance(raw, dict):  # not a config group file
+            return {}
         merged: dict[str, Any] = {}
-        own = {k: v for k, v in raw.items() if k != "defaults"}
+        own = {str(k): v for k, v in raw.items() if k != "defaults"}
         self_done = False
         for entry in raw.get("defaults", []) or []:
             if entry == "_self_":
@@ -355,7 +357,9 @@ def supports_sfg(model: str) -> bool:
 
 def split_overrides(text: str | None) -> list[str]:
     """The `overrides` column back into its items (brackets and quotes may hold spaces)."""
-    items, current, depth, quote = [], [], 0, ""
+    items: list[str] = []
+    current: list[str] = []
+    depth, quote = 0, ""
     for ch in text or "":
         if quote:
             quote = "" if ch == quote else quote
