@@ -163,6 +163,12 @@ def tiny_model(cfg: dict, paradigm: dict, seed: int = 0, dim: int = DIM) -> CTRM
     return build_model(cfg, tiny_schema(), dim, build_paradigm(paradigm))
 
 
+def markdown_cells(text: str, start: str) -> list[str]:
+    """The cells of the first markdown table row in `text` that starts with `start`."""
+    line = next(line for line in text.splitlines() if line.startswith(start))
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
 def run_cli(args: list[str], cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
     env = dict(os.environ, GE4REC_CACHE_DIR=str(cwd / "cache"), PYTHONUNBUFFERED="1", COLUMNS="200")
     return subprocess.run(

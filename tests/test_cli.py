@@ -80,6 +80,7 @@ def test_bad_data_fails_with_one_line_and_leaves_nothing(tmp_path):
     assert not [p for p in (tmp_path / "cache").glob("*") if p.is_dir()]
 
 
+@pytest.mark.slow
 def test_a_six_job_sweep_leaves_six_rows(tmp_path):
     result = run_cli(
         [

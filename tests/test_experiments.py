@@ -366,6 +366,7 @@ def test_equal_budget_resolves_on_the_command_line(tmp_path):
     assert (cfg.paradigm.name, cfg.paradigm.generator) == ("disc", "identity")
 
 
+@pytest.mark.slow
 def test_gamma_search_runs_end_to_end_and_names_the_winner(tmp_path):
     result = run_cli(
         ["train", "-m", "experiment=gamma_search", *TINY, "threads=1", "analysis.enabled=false"],

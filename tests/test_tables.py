@@ -23,6 +23,8 @@ from ge4rec.results import write_row
 from ge4rec.results.runs import IGNORED_CONFIG_KEYS
 from ge4rec.results.tables import build_main_table, load_runs
 
+from conftest import markdown_cells
+
 SEEDS = (2026, 2027, 2028)
 _IDS = itertools.count()
 
@@ -177,12 +179,6 @@ def expected_change(truth, dataset, model, metric) -> float:
     return (sfg.mean() - dis.mean()) / dis.mean() * 100
 
 
-def row_cells(lines: list[str], start: str) -> list[str]:
-    """The cells of the markdown table row that starts with `start`."""
-    line = next(line for line in lines if line.startswith(start))
-    return [c.strip() for c in line.strip().strip("|").split("|")]
-
-
 # the columns of one data set in the main table
 MAIN_COLUMNS = [
     "DIS AUC",
@@ -236,8 +232,8 @@ def test_main_table_markdown_bold_significance_and_average_row(store, capsys):
     out, _ = table(["main", "--results", str(folder)], capsys)
     lines = out.splitlines()
     datasets = ("avazu_x4", "criteo_x1")
-    assert row_cells(lines, "| model") == ["model"] + [f"{d} {c}" for d in datasets for c in MAIN_COLUMNS]
-    cells = row_cells(lines, "| fm ")
+    assert markdown_cells(out, "| model") == ["model"] + [f"{d} {c}" for d in datasets for c in MAIN_COLUMNS]
+    cells = markdown_cells(out, "| fm ")
     dis, sfg = expected(truth, "avazu_x4", "fm", "auc")
     assert cells[1] == f"{dis.mean():.4f} ± {dis.std(ddof=1):.4f} (n=3)"
     assert cells[2] == f"**{sfg.mean():.4f} ± {sfg.std(ddof=1):.4f} (n=3)**"  # SFG better: bold
@@ -246,7 +242,7 @@ def test_main_table_markdown_bold_significance_and_average_row(store, capsys):
     assert cells[3] == f"{change:+.3f}" + ("†" if p < 0.05 else "")
     assert p < 0.05 and cells[3].endswith("†")  # a clear, consistent gain is significant
     # the average row: each data set's mean change over the models, nothing in the other columns
-    average = row_cells(lines, "| average ")
+    average = markdown_cells(out, "| average ")
     for column, name in enumerate([f"{d} {c}" for d in datasets for c in MAIN_COLUMNS], start=1):
         dataset, kind = name.split(" ", 1)
         metric = {"ΔAUC %": "auc", "ΔLogLoss %": "logloss"}.get(kind)
@@ -290,9 +286,9 @@ def test_relaimpr_and_reference_columns(store, capsys, tmp_path):
     assert row["change_kind"] == "relaimpr" and row["reference_auc"] == 0.81108
     out, _ = table(["main", "--results", str(folder), "--reference", "--dataset", "avazu_x4"], capsys)
     lines = out.splitlines()
-    assert row_cells(lines, "| model")[1:5] == ["DIS AUC", "SFG AUC", "paper DIS AUC", "paper SFG AUC"]
-    assert row_cells(lines, "| fm ")[3:5] == ["0.788225", "0.792494"]
-    assert row_cells(lines, "| lr2 ")[3:5] == ["", ""]  # no reference value: blank
+    assert markdown_cells(out, "| model")[1:5] == ["DIS AUC", "SFG AUC", "paper DIS AUC", "paper SFG AUC"]
+    assert markdown_cells(out, "| fm ")[3:5] == ["0.788225", "0.792494"]
+    assert markdown_cells(out, "| lr2 ")[3:5] == ["", ""]  # no reference value: blank
     assert "criteo_x1" not in out.split("Notes:")[0]  # --dataset keeps one data set
     auc, logloss = (
         np.mean([expected_change(truth, "avazu_x4", m, k) for m in STORE_MODELS]) for k in ("auc", "logloss")
@@ -317,7 +313,7 @@ def test_ignored_keys_do_not_break_pairing(tmp_path, capsys):
     assert err == ""
     # the two paradigms are paired: both cells filled, and SFG's change over DIS
     dis, sfg = (np.array([base + seed / 1e5 for seed in SEEDS]) for base in (0.70, 0.71))
-    fm = row_cells(out.splitlines(), "| fm ")
+    fm = markdown_cells(out, "| fm ")
     assert fm[1:3] == [f"{dis.mean():.4f} ± 0.0000 (n=3)", f"**{sfg.mean():.4f} ± 0.0000 (n=3)**"]
     assert fm[3].startswith(f"{(sfg.mean() - dis.mean()) / dis.mean() * 100:+.3f}")
 
@@ -507,7 +503,7 @@ def test_ablation_tables_in_the_papers_order_with_differences(tmp_path, capsys):
     md, _ = table(["ablation", "--results", str(folder)], capsys)
     assert "*synthetic / dcnv2: activation (paradigm.activation)*" in md.splitlines()
     assert md.index("| identity ") < md.index("| sigmoid ") < md.index("| tanh ")
-    identity = row_cells(md.splitlines(), "| identity ")
+    identity = markdown_cells(md, "| identity ")
     aucs = [v[0] for v in values["identity"]]
     assert identity[1].strip("*") == f"{np.mean(aucs):.4f} ± {np.std(aucs, ddof=1):.4f} (n=3)"
     assert identity[3] == f"{np.mean(aucs) - dis['test_auc'].mean():+.4f}"  # ΔAUC vs DIS
@@ -541,7 +537,7 @@ def test_collapse_table_means_and_missing_columns(tmp_path, capsys):
     missing = data.filter(pl.col("metric") == "effective_rank_operand")
     assert missing["mean"].is_null().all() and (missing["n"] == 0).all()
     md, _ = table(["collapse", "--results", str(folder)], capsys)
-    sfg = row_cells(md.splitlines(), "| synthetic | fm | SFG ")
+    sfg = markdown_cells(md, "| synthetic | fm | SFG ")
     redundancy = np.array(ia["sfg"]) / 100
     assert sfg == [
         "synthetic", "fm", "SFG", f"{np.mean(ia['sfg']):.2f} ± {np.std(ia['sfg'], ddof=1):.2f} (n=3)", "-", "-",
@@ -556,7 +552,7 @@ def test_every_format_and_latex_compiles(store, capsys, tmp_path):
     by_format = {}
     for fmt in ("md", "latex", "csv"):
         by_format[fmt], _ = table(["main", "--results", str(folder), "--format", fmt, "--reference"], capsys)
-    assert row_cells(by_format["md"].splitlines(), "| fm ")[1] == cell
+    assert markdown_cells(by_format["md"], "| fm ")[1] == cell
     fm_latex = next(line for line in by_format["latex"].splitlines() if line.startswith("fm & "))
     assert fm_latex.split(" & ")[1] == cell.replace("±", "$\\pm$")
     data = pl.read_csv(by_format["csv"].encode())
@@ -646,7 +642,7 @@ def test_python_api_and_module_entry_point(store, tmp_path):
     )  # fmt: skip
     assert done.returncode == 0 and done.stderr == ""
     dis, _ = expected(truth, "avazu_x4", "fm", "auc")
-    fm = row_cells(done.stdout.splitlines(), "| fm ")
+    fm = markdown_cells(done.stdout, "| fm ")
     assert fm[1] == f"{dis.mean():.4f} ± {dis.std(ddof=1):.4f} (n=3)"
 
 

@@ -65,7 +65,9 @@ def test_run_record_metrics_json_checkpoint_and_results_row(tmp_path):
     assert saved["best_epoch"] == best["epoch"]
     assert saved["valid"]["auc"] == pytest.approx(best["valid_auc"], abs=1e-9)
     assert saved["valid"]["logloss"] == pytest.approx(best["valid_logloss"], abs=1e-9)
-    assert saved["samples_per_second"] > 0 and saved["generator_parameters"] == 3 * (8 * 8) ** 2
+    # 3,000 training rows per epoch over the summed epoch times
+    assert saved["samples_per_second"] == pytest.approx(3 * 3000 / saved["train_seconds"], rel=1e-9)
+    assert saved["generator_parameters"] == 3 * (8 * 8) ** 2
     assert (tmp_path / "run" / "checkpoint.pt").is_file() and (tmp_path / "run" / "config.yaml").is_file()
 
     rows = pl.read_parquet(str(tmp_path / "results") + "/*.parquet")
@@ -112,11 +114,19 @@ def test_non_finite_loss_records_a_failed_run(tmp_path, monkeypatch):
     assert row["status"] == "failed" and "nan" in row["error"] and row["test_auc"] is None
     # completed runs, with and without the analysis, land in the same store and read as one table
     monkeypatch.setattr(FM, "forward", original)
-    train_tiny(tmp_path, "ok", "model=fm", "paradigm=sfg")
+    analysed = train_tiny(tmp_path, "ok", "model=fm", "paradigm=sfg")
     train_tiny(tmp_path, "ok2", "model=fm", "paradigm=disc", "analysis.enabled=false")
     rows = pl.read_parquet(str(tmp_path / "results") + "/*.parquet")
     assert sorted(rows["status"].to_list()) == ["completed", "completed", "failed"]
-    assert rows.filter(pl.col("paradigm") == "sfg")["information_abundance_operand"].item() > 0
+    sfg = rows.filter(pl.col("paradigm") == "sfg")
+    assert (
+        sfg["information_abundance_operand"].item()
+        == (analysed["analysis"]["scalars"]["information_abundance_operand"])
+    )
+    assert rows.filter(pl.col("paradigm") == "disc")["information_abundance_operand"].to_list() == [
+        None,
+        None,
+    ]
 
 
 def test_one_record_decisions_and_the_run_analyze_rebuilds(tmp_path, monkeypatch):
