@@ -8,7 +8,8 @@ BIN := $(VENV)/bin
 # machine with a local CPU wheel this takes that wheel; on a CUDA machine PyPI's default Linux
 # wheel is the CUDA build. Pick another build with e.g.
 #   make install TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cu126"
-# An environment that already imports torch keeps it.
+# An environment that already imports torch keeps it. TORCH_VERSION is a release of the torch
+# floor in pyproject.toml (tests/test_packaging.py checks that they agree).
 TORCH_VERSION ?= 2.13.0
 TORCH_PIP_ARGS ?=
 ARGS ?=
@@ -17,10 +18,13 @@ ARGS ?=
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# The other dependencies are held to their floors' release lines (scripts/floors.py), so the
+# tests run on the versions that pyproject.toml declares as the oldest supported.
+$(VENV)/.installed: pyproject.toml scripts/floors.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install --quiet "torch==$(TORCH_VERSION)" $(TORCH_PIP_ARGS)
-	$(BIN)/pip install --quiet -e ".[dev,joblib,slurm]"
+	$(BIN)/python scripts/floors.py > $(VENV)/floors.txt
+	$(BIN)/pip install --quiet --constraint $(VENV)/floors.txt -e ".[dev,joblib,slurm]"
 	touch $@
 
 run: install
@@ -36,6 +40,7 @@ reproduce: install
 lint: install
 	$(BIN)/ruff check src tests scripts
 	$(BIN)/ruff format --check src tests scripts
+	$(BIN)/mypy src
 
 clean:
 	rm -rf $(VENV) outputs multirun results runs .pytest_cache

@@ -2,7 +2,6 @@
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -30,9 +29,8 @@ from ge4rec.errors import Ge4recError
 from ge4rec.models import get_model_class
 from ge4rec.results import read_results
 from ge4rec.results.store import row_schema
-from ge4rec.run import train_run
 
-from conftest import TINY, compose_config
+from conftest import train_tiny
 
 
 def gaussian(n: int, dim: int, seed: int = 0) -> torch.Tensor:
@@ -314,18 +312,12 @@ def test_sample_is_seeded_and_capped_by_the_split():
 # ------------------------------------------------------------------------------- runs end to end
 
 
-def train(tmp_path: Path, name: str, *overrides: str) -> tuple[Path, dict]:
-    cfg = compose_config([*TINY, "threads=1", *overrides], tmp_path)
-    run_dir = tmp_path / name
-    return run_dir, train_run(cfg, run_dir, list(overrides))
-
-
 @pytest.fixture(scope="module")
 def sfg_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("sfg")
     overrides = ["model=dcnv2", "model.hidden_units=[32]", "paradigm=sfg", "trainer.track_collapse=true"]
-    run_dir, metrics = train(tmp, "dcnv2_sfg", *overrides, "analysis.rows=600")
-    return tmp, run_dir, metrics
+    metrics = train_tiny(tmp, "dcnv2_sfg", *overrides, "analysis.rows=600")
+    return tmp, tmp / "dcnv2_sfg", metrics
 
 
 def test_a_run_stores_its_analysis(sfg_run):
@@ -349,7 +341,6 @@ def test_a_run_stores_its_analysis(sfg_run):
         assert scalars[f"information_abundance_{role}"] == whole["information_abundance"]
         assert scalars[f"effective_rank_{role}"] == whole["effective_rank"]
         assert scalars[f"collapse_cliff_{role}"] == whole["collapse_cliff"]
-        assert 1 <= whole["collapse_cliff"] <= width
     redundancy = analysis["redundancy"]
     model_class = get_model_class("dcnv2")
     assert redundancy["pairing"] == getattr(model_class, "operand_pairing", "fields_distinct")
@@ -375,6 +366,19 @@ def test_a_run_stores_its_analysis(sfg_run):
     assert spectra.filter(pl.col("embedding") == "operand")["scope"].n_unique() == fields + 1
     measures = pl.read_parquet(folder / "measures.parquet")
     assert measures.height == 5 * (fields + 1)
+    # E's directions, field by field: C1's 5 values span 4 once centred, the numeric `amount` 1 (one
+    # vector scaled by the value), every other field all d. The fields' blocks are independent, so
+    # E spans their sum. The dense generator mixes every field into every coordinate: the stacked
+    # operand spans its whole width.
+    cliff = {(r["embedding"], r["scope"]): r["collapse_cliff"] for r in measures.to_dicts()}
+    raw_fields = {
+        scope: c for (embedding, scope), c in cliff.items() if embedding == "raw" and scope != "all"
+    }
+    assert raw_fields == {"C1": 4, "amount": 1, **{f: dim for f in ("C2", "C3", "C4", "C5", "C6", "tags")}}
+    assert cliff["raw", "all"] == sum(raw_fields.values()) == 53
+    assert cliff["operand", "all"] == width
+    for role in ("raw", "operand"):
+        assert analysis["embeddings"][role]["whole"]["collapse_cliff"] == cliff[role, "all"]
     assert measures.filter(pl.col("embedding") == "operand")["rows"].unique().to_list() == [1800]
     redundancy_frame = pl.read_parquet(folder / "redundancy.parquet")
     assert redundancy_frame.height == width**2 and not redundancy_frame["r"].is_nan().any()
@@ -451,7 +455,8 @@ def test_analyze_and_plot_commands(sfg_run, tmp_path, capsys):
     main(
         ["plot", "spectrum", str(run_dir), "--embedding", "raw", "--embedding", "operand", "--out", str(raw)]
     )
-    assert capsys.readouterr().out.strip() == str(raw) and raw.stat().st_size > 0
+    assert capsys.readouterr().out.strip() == str(raw)
+    assert raw.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert outputs["spectrum"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert outputs["collapse"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "<svg" in outputs["redundancy"].read_text()[:1000]
@@ -496,8 +501,9 @@ def test_bad_input_is_one_line_and_exit_code_2(sfg_run, tmp_path, capsys, args, 
 @pytest.mark.parametrize("model, layers", [("fm", 1), ("dcnv2", 3)])
 def test_under_disc_the_operand_is_the_raw_embedding(tmp_path, model, layers):
     overrides = ["model.hidden_units=[16]"] if model == "dcnv2" else []
-    run_dir, metrics = train(
-        tmp_path, f"{model}_disc", f"model={model}", *overrides, "paradigm=disc", "trainer.max_epochs=1"
+    run_dir = tmp_path / f"{model}_disc"
+    metrics = train_tiny(
+        tmp_path, run_dir.name, f"model={model}", *overrides, "paradigm=disc", "trainer.max_epochs=1"
     )
     analysis = metrics["analysis"]
     scalars = analysis["scalars"]
@@ -522,7 +528,8 @@ def test_under_disc_the_operand_is_the_raw_embedding(tmp_path, model, layers):
 
 
 def test_analysis_can_be_switched_off(tmp_path):
-    run_dir, metrics = train(
+    run_dir = tmp_path / "off"
+    metrics = train_tiny(
         tmp_path, "off", "model=fm", "paradigm=sfg", "trainer.max_epochs=1", "analysis.enabled=false"
     )
     assert "analysis" not in metrics and not (run_dir / "analysis").exists()
@@ -532,13 +539,13 @@ def test_analysis_can_be_switched_off(tmp_path):
 
 def test_a_bad_analysis_setting_fails_before_training(tmp_path):
     with pytest.raises(Ge4recError, match="analysis.split"):
-        train(tmp_path, "bad", "model=fm", "analysis.split=tset")
+        train_tiny(tmp_path, "bad", "model=fm", "analysis.split=tset")
     assert not (tmp_path / "results").exists()
 
 
 def test_tracking_collapse_does_not_change_training(tmp_path):
-    _, tracked = train(tmp_path, "tracked", "model=fm", "paradigm=sfg", "trainer.track_collapse=true")
-    _, plain = train(tmp_path, "plain", "model=fm", "paradigm=sfg")
+    tracked = train_tiny(tmp_path, "tracked", "model=fm", "paradigm=sfg", "trainer.track_collapse=true")
+    plain = train_tiny(tmp_path, "plain", "model=fm", "paradigm=sfg")
     assert tracked["valid"] == plain["valid"] and tracked["test"] == plain["test"]
     assert [h["train_loss"] for h in tracked["history"]] == [h["train_loss"] for h in plain["history"]]
     assert all(h["information_abundance_operand"] > 0 for h in tracked["history"])

@@ -1,4 +1,3 @@
-import os
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +10,7 @@ from ge4rec.data.spec import FIRST_VALUE_ID, MISSING_ID, OOV_ID
 from ge4rec.errors import ConfigError, DataError
 from ge4rec.models.embedding import FeatureEmbedding
 
-from conftest import TINY, compose_config, write_csv_folder
+from conftest import TINY, compose_config, load_csv_folder, write_csv_folder
 
 TRAIN = """click,user,city,price,tags,score
 1,u1,paris,1.5,a^b,3
@@ -36,11 +35,6 @@ def csv_data(tmp_path: Path, **replace) -> Path:
     return write_csv_folder(tmp_path / "data", texts)
 
 
-def load(tmp_path: Path, *overrides: str):
-    cfg = compose_config(["dataset=csv", f"dataset.path={tmp_path / 'data'}", *overrides], tmp_path)
-    return load_dataset(cfg.dataset, cfg.cache_dir)
-
-
 def cache_entries(tmp_path: Path) -> list[str]:
     cache = tmp_path / "cache"
     return sorted(p.name for p in cache.iterdir() if p.is_dir()) if cache.is_dir() else []
@@ -48,7 +42,7 @@ def cache_entries(tmp_path: Path) -> list[str]:
 
 def test_schema_is_inferred_from_train(tmp_path):
     csv_data(tmp_path)
-    data = load(tmp_path)
+    data = load_csv_folder(tmp_path)
     types = {f.name: f.type for f in data.schema.fields}
     assert data.meta["label"] == "click"
     assert types == {
@@ -68,7 +62,7 @@ def test_schema_is_inferred_from_train(tmp_path):
 
 def test_vocabulary_fitted_on_train_only(tmp_path):
     csv_data(tmp_path)
-    data = load(tmp_path)
+    data = load_csv_folder(tmp_path)
     user = data.schema.fields[0]
     assert user.name == "user" and user.vocab_size == FIRST_VALUE_ID + 3  # u1, u2, u3
     valid_user = data.splits["valid"].cat[:, 0] - user.offset
@@ -85,7 +79,7 @@ def test_vocabulary_fitted_on_train_only(tmp_path):
 
 def test_min_count_and_missing_as_oov(tmp_path):
     csv_data(tmp_path)
-    data = load(tmp_path, "dataset.min_count=2", "dataset.missing=oov")
+    data = load_csv_folder(tmp_path, "dataset.min_count=2", "dataset.missing=oov")
     user = data.schema.fields[0]
     assert user.vocab_size == FIRST_VALUE_ID + 2  # u3 seen once -> OOV
     ids = (data.splits["train"].cat[:, 0] - user.offset).tolist()
@@ -96,7 +90,7 @@ def test_min_count_and_missing_as_oov(tmp_path):
 
 def test_numeric_normalised_with_train_statistics(tmp_path):
     csv_data(tmp_path)
-    data = load(tmp_path)
+    data = load_csv_folder(tmp_path)
     train_prices = np.array([1.5, 2.5, 3.5, 2.5, 0.5, 4.5])  # the missing one filled with the mean 2.5
     mean, std = 2.5, np.std([1.5, 2.5, 3.5, 0.5, 4.5], ddof=1)
     np.testing.assert_allclose(data.splits["train"].num[:, 0].numpy(), (train_prices - mean) / std, rtol=1e-6)
@@ -107,7 +101,7 @@ def test_numeric_normalised_with_train_statistics(tmp_path):
 
 def test_declared_fields_and_per_field_options(tmp_path):
     csv_data(tmp_path)
-    data = load(
+    data = load_csv_folder(
         tmp_path,
         "dataset.fields=[user,{name:score,type:numeric},price]",
         "+dataset.field_options.price.numeric=bucketize",
@@ -121,7 +115,7 @@ def test_declared_fields_and_per_field_options(tmp_path):
 
 def test_sequence_field_is_masked_mean_of_its_tokens(tmp_path):
     csv_data(tmp_path)
-    data = load(tmp_path)
+    data = load_csv_folder(tmp_path)
     emb = FeatureEmbedding(data.schema, dim=4, init_std=1.0)
     batch = data.splits["train"].as_batch()
     out, _ = emb(batch)
@@ -136,17 +130,19 @@ def test_sequence_field_is_masked_mean_of_its_tokens(tmp_path):
 
 def test_cache_reused_when_unchanged_and_rebuilt_on_a_changed_byte(tmp_path):
     folder = csv_data(tmp_path)
-    first = load(tmp_path)
+    first = load_csv_folder(tmp_path)
     assert not first.reused_cache
-    again = load(tmp_path)
+    again = load_csv_folder(tmp_path)
     assert again.reused_cache and again.cache_dir == first.cache_dir
     text = (folder / "test.csv").read_text()
     (folder / "test.csv").write_text(text.replace("3.0", "3.1"))  # one byte
-    rebuilt = load(tmp_path)
+    rebuilt = load_csv_folder(tmp_path)
     assert not rebuilt.reused_cache and rebuilt.cache_dir != first.cache_dir
-    changed_config = load(tmp_path, "dataset.min_count=2")
+    changed_config = load_csv_folder(tmp_path, "dataset.min_count=2")
     assert not changed_config.reused_cache
-    assert load(tmp_path, "embedding_dim=4").reused_cache  # the embedding size is not part of the key
+    assert load_csv_folder(
+        tmp_path, "embedding_dim=4"
+    ).reused_cache  # the embedding size is not part of the key
 
 
 @pytest.mark.parametrize(
@@ -162,14 +158,14 @@ def test_cache_reused_when_unchanged_and_rebuilt_on_a_changed_byte(tmp_path):
 def test_bad_input_is_a_clear_error_and_leaves_no_cache(tmp_path, replace, message):
     csv_data(tmp_path, **replace)
     with pytest.raises(DataError, match=message):
-        load(tmp_path)
+        load_csv_folder(tmp_path)
     assert cache_entries(tmp_path) == []
 
 
 def test_unknown_field_option_is_a_config_error(tmp_path):
     csv_data(tmp_path)
     with pytest.raises(ConfigError, match="'colour' is not a field"):
-        load(tmp_path, "+dataset.field_options.colour.min_count=2")
+        load_csv_folder(tmp_path, "+dataset.field_options.colour.min_count=2")
     assert cache_entries(tmp_path) == []
 
 
@@ -203,7 +199,9 @@ def test_synthetic_is_reproducible_and_seeded(tmp_path):
 
 def test_no_temporary_folders_left_after_success(tmp_path):
     csv_data(tmp_path)
-    load(tmp_path)
-    leftovers = [p for p in (tmp_path / "cache").iterdir() if p.name.startswith(".")]
-    assert leftovers == []
-    assert os.listdir(tmp_path / "cache")
+    data = load_csv_folder(tmp_path)
+    cache = tmp_path / "cache"
+    assert [p.name for p in cache.iterdir() if p.name.startswith(".")] == []
+    # the finished entry is the one folder in the cache
+    assert [p for p in cache.iterdir() if p.is_dir()] == [data.cache_dir]
+    assert (data.cache_dir / "meta.json").is_file()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import pytest
@@ -31,15 +32,18 @@ def wide(monkeypatch):
 def test_prepare_builds_the_cache_then_reuses_it(tmp_path):
     result = run_cli(["data", "prepare", *SMALL], tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "train 3,000, valid 1,000, test 1,000 rows" in result.stdout
-    match = re.search(r"cache: (\S+) \(([\d.]+ [kMG]?B)\), built now", result.stdout)
+    assert "synthetic: train 3,000, valid 1,000, test 1,000 rows, 8 fields" in result.stdout.splitlines()
+    match = re.search(r"^cache: (\S+) \(([\d.]+ [kMG]?B)\), built now", result.stdout, re.MULTILINE)
     assert match, result.stdout
     entry = tmp_path / "cache" / match.group(1).rsplit("/", 1)[-1]
     assert (entry / "meta.json").is_file()
 
     again = run_cli(["data", "prepare", *SMALL], tmp_path)
     assert again.returncode == 0, again.stderr
-    assert f"cache: {match.group(1)} " in again.stdout and "reused" in again.stdout
+    reused = (
+        rf"^cache: {re.escape(match.group(1))} \({re.escape(match.group(2))}\), reused \(already built\)$"
+    )
+    assert re.search(reused, again.stdout, re.MULTILINE), again.stdout
 
 
 def test_info_shows_splits_fields_and_the_cache(tmp_path, capsys, wide):
@@ -54,10 +58,15 @@ def test_info_shows_splits_fields_and_the_cache(tmp_path, capsys, wide):
     # cardinality 5 + OOV + missing ids = 7 rows; the numeric field has no vocabulary
     assert re.search(r"\bC1\s+│?\s*categorical\s+│?\s*7\b", out), out
     assert re.search(r"\bamount\s+│?\s*numeric\s+│?\s*-", out), out
-    assert "built now" in out
+    cache = re.escape(str(tmp_path / "cache"))
+    built = re.search(rf"^cache: ({cache}/synthetic-\w+) \([\d.]+ [kMG]?B\), built now", out, re.MULTILINE)
+    assert built, out
 
     data_command(["info", *overrides])
-    assert "reused" in capsys.readouterr().out
+    again = capsys.readouterr().out
+    assert re.search(
+        rf"^cache: {re.escape(built.group(1))} .*, reused \(already built\)$", again, re.MULTILINE
+    )
 
 
 def test_bad_overrides_are_errors_like_train():  # the command line: tests/test_errors_download.py
@@ -69,9 +78,14 @@ def test_bad_overrides_are_errors_like_train():  # the command line: tests/test_
 
 def test_help_lists_the_data_command_and_its_subcommands(capsys):
     main(["--help"])
-    text = capsys.readouterr().out
-    line = next(ln for ln in text.splitlines() if ln.strip().startswith("data "))
-    assert "data download" in text and "data prepare" in text and "data info" in text, line
+    lines = capsys.readouterr().out.splitlines()
+    # the data command's entry: its line and the indented lines that continue it
+    start = next(i for i, ln in enumerate(lines) if ln.startswith("  data "))
+    entry = " ".join(
+        [lines[start], *itertools.takewhile(lambda ln: ln.startswith("   "), lines[start + 1 :])]
+    )
+    for usage in ("data download NAME|--url URL", "data prepare [dataset=NAME]", "data info [dataset=NAME]"):
+        assert usage in entry, entry
     data_command(["--help"])
     usage = capsys.readouterr().out
     for sub in ("download NAME", "download --url URL", "prepare", "info"):

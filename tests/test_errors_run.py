@@ -1,14 +1,12 @@
 """docs/errors.md, "Runs, outputs and the results store": folders that cannot be written, run
 folders that are not runs, and runs whose numbers cannot be trusted (non-finite scores, one class).
 
-The command-line rows run `ge4rec.cli.main` in this process (Hydra included), which is the
-program `ge4rec` runs, seconds faster than a new interpreter per row."""
+The command-line rows run `ge4rec.cli.main` in this process (conftest.run_main)."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import subprocess
 from pathlib import Path
 
 import polars as pl
@@ -20,25 +18,9 @@ from ge4rec.errors import ConfigError, DataError, TrainingFailed
 from ge4rec.results import read_results
 from ge4rec.run import train_run
 
-from conftest import TINY, assert_clean_failure, assert_nothing_written, compose_config
+from conftest import TINY, assert_clean_failure, assert_nothing_written, compose_config, run_main
 
 FAST = [*TINY, "model=fm", "trainer.max_epochs=1", "analysis.rows=500"]
-
-
-def cli(args: list[str], workdir: Path, capsys, monkeypatch) -> subprocess.CompletedProcess:
-    """`ge4rec ARGS` in `workdir` (cache in workdir/cache), as the shell would see it."""
-    from ge4rec.cli import main
-
-    monkeypatch.chdir(workdir)
-    monkeypatch.setenv("GE4REC_CACHE_DIR", str(workdir / "cache"))
-    capsys.readouterr()
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out = capsys.readouterr()
-    return subprocess.CompletedProcess(["ge4rec", *args], code, out.out, out.err)
 
 
 def no_nan_in(frame: pl.DataFrame) -> bool:
@@ -60,7 +42,7 @@ def analysed_run(tmp_path_factory, one_thread) -> Path:
 @pytest.mark.errors_row("results-dir-is-a-file")
 def test_results_dir_that_is_a_file_stops_before_anything_runs(tmp_path, capsys, monkeypatch):
     (tmp_path / "taken").write_text("not a folder")
-    result = cli(["train", *FAST, "results_dir=taken"], tmp_path, capsys, monkeypatch)
+    result = run_main(["train", *FAST, "results_dir=taken"], tmp_path, capsys, monkeypatch)
     assert_clean_failure(result, tmp_path, "results_dir", "'taken' is a file")
     assert not (tmp_path / "outputs").exists() and not (tmp_path / "cache").exists()
 
@@ -68,7 +50,7 @@ def test_results_dir_that_is_a_file_stops_before_anything_runs(tmp_path, capsys,
 @pytest.mark.errors_row("results-dir-under-a-file")
 def test_results_dir_under_a_file_stops_before_anything_runs(tmp_path, capsys, monkeypatch):
     (tmp_path / "taken").write_text("not a folder")
-    result = cli(["train", *FAST, "results_dir=taken/results"], tmp_path, capsys, monkeypatch)
+    result = run_main(["train", *FAST, "results_dir=taken/results"], tmp_path, capsys, monkeypatch)
     assert_clean_failure(result, tmp_path, "results_dir", "'taken' is a file, not a folder")
     assert not (tmp_path / "outputs").exists()
 
@@ -76,7 +58,7 @@ def test_results_dir_under_a_file_stops_before_anything_runs(tmp_path, capsys, m
 @pytest.mark.errors_row("cache-dir-is-a-file")
 def test_cache_dir_that_is_a_file_stops_before_the_data_is_read(tmp_path, capsys, monkeypatch):
     (tmp_path / "cachefile").write_text("not a folder")
-    result = cli(["train", *FAST, f"cache_dir={tmp_path / 'cachefile'}"], tmp_path, capsys, monkeypatch)
+    result = run_main(["train", *FAST, f"cache_dir={tmp_path / 'cachefile'}"], tmp_path, capsys, monkeypatch)
     assert_clean_failure(result, tmp_path, "cache_dir", "is a file (expected a folder)")
     assert not (tmp_path / "outputs").exists()
 
@@ -85,7 +67,7 @@ def test_cache_dir_that_is_a_file_stops_before_the_data_is_read(tmp_path, capsys
 def test_cache_dir_that_cannot_be_created_stops_before_the_data_is_read(tmp_path, capsys, monkeypatch):
     (tmp_path / "cachefile").write_text("not a folder")
     where = tmp_path / "cachefile" / "ge4rec"
-    result = cli(["train", *FAST, f"cache_dir={where}"], tmp_path, capsys, monkeypatch)
+    result = run_main(["train", *FAST, f"cache_dir={where}"], tmp_path, capsys, monkeypatch)
     assert_clean_failure(result, tmp_path, "cache_dir", "cannot be created", "is a file, not a folder")
     assert not (tmp_path / "outputs").exists()
 
@@ -104,7 +86,7 @@ def test_a_run_stopped_by_bad_input_inside_the_job_leaves_no_run_folder(tmp_path
     # valid overrides, a data set that fails once the job has started: Hydra has made the folder
     (tmp_path / "data").mkdir()
     args = ["train", *FAST, "dataset=csv", f"dataset.path={tmp_path / 'data'}"]
-    result = cli(args, tmp_path, capsys, monkeypatch)
+    result = run_main(args, tmp_path, capsys, monkeypatch)
     assert_clean_failure(result, tmp_path)
     assert not (tmp_path / "outputs").exists()
 
@@ -116,11 +98,11 @@ def test_a_run_stopped_by_bad_input_inside_the_job_leaves_no_run_folder(tmp_path
 def test_analyze_on_a_folder_that_is_not_a_run(tmp_path, capsys, monkeypatch):
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "todo.txt").write_text("nothing to see")
-    result = cli(["analyze", "notes"], tmp_path, capsys, monkeypatch)
+    result = run_main(["analyze", "notes"], tmp_path, capsys, monkeypatch)
     assert_clean_failure(result, tmp_path, "'notes' is not a run folder (no config.yaml)")
     (tmp_path / "notes" / "config.yaml").write_text("- a list, not settings\n")
     (tmp_path / "notes" / "checkpoint.pt").write_bytes(b"")
-    result = cli(["analyze", "notes"], tmp_path, capsys, monkeypatch)
+    result = run_main(["analyze", "notes"], tmp_path, capsys, monkeypatch)
     assert_clean_failure(result, tmp_path, "config.yaml' is not a ge4rec run config")
 
 
@@ -133,7 +115,7 @@ def test_analyze_on_a_run_with_a_truncated_checkpoint(tmp_path, capsys, monkeypa
     torch.save({"weight": torch.randn(64, 8)}, run_dir / "checkpoint.pt")
     whole = (run_dir / "checkpoint.pt").read_bytes()
     (run_dir / "checkpoint.pt").write_bytes(whole[: len(whole) // 2])
-    result = cli(["analyze", "run"], tmp_path, capsys, monkeypatch)
+    result = run_main(["analyze", "run"], tmp_path, capsys, monkeypatch)
     assert_clean_failure(result, tmp_path, "cannot load", "checkpoint.pt", "truncated")
     assert not (tmp_path / "cache").exists()  # it failed before the data set was read
     assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoint.pt", "config.yaml"]
@@ -142,7 +124,9 @@ def test_analyze_on_a_run_with_a_truncated_checkpoint(tmp_path, capsys, monkeypa
 @pytest.mark.errors_row("plot-out-missing-folder")
 def test_plot_into_a_missing_folder_creates_it(analysed_run, tmp_path, capsys, monkeypatch):
     out = tmp_path / "figures" / "paper" / "spectrum.png"
-    result = cli(["plot", "spectrum", str(analysed_run), "--out", str(out)], tmp_path, capsys, monkeypatch)
+    result = run_main(
+        ["plot", "spectrum", str(analysed_run), "--out", str(out)], tmp_path, capsys, monkeypatch
+    )
     assert result.returncode == 0, result.stderr
     assert out.read_bytes().startswith(b"\x89PNG") and result.stdout.strip() == str(out)
     assert [p.name for p in out.parent.iterdir()] == ["spectrum.png"]  # no temporary file left
@@ -152,7 +136,7 @@ def test_plot_into_a_missing_folder_creates_it(analysed_run, tmp_path, capsys, m
 def test_plot_into_a_path_under_a_file(analysed_run, tmp_path, capsys, monkeypatch):
     (tmp_path / "figures").write_text("not a folder")
     args = ["plot", "spectrum", str(analysed_run), "--out", "figures/spectrum.png"]
-    result = cli(args, tmp_path, capsys, monkeypatch)
+    result = run_main(args, tmp_path, capsys, monkeypatch)
     assert_clean_failure(result, tmp_path, "--out", "'figures' is a file")
 
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from ge4rec.train.metrics import auc, logloss
+from ge4rec.train.metrics import EPS, auc, logloss
 
 
 def reference_auc(y: np.ndarray, s: np.ndarray) -> float:
@@ -37,5 +37,6 @@ def test_logloss_matches_reference_and_clips():
     p = rng.random(1000)
     expected = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
     assert logloss(torch.tensor(y), torch.tensor(p)) == pytest.approx(expected, rel=1e-12)
-    # a confident wrong prediction is clipped, not infinite
-    assert np.isfinite(logloss(torch.tensor([1.0]), torch.tensor([0.0])))
+    # a confident wrong prediction is clipped to EPS, not infinite
+    assert logloss(torch.tensor([1.0]), torch.tensor([0.0])) == pytest.approx(-np.log(EPS), rel=1e-12)
+    assert logloss(torch.tensor([0.0]), torch.tensor([1.0])) == pytest.approx(-np.log(EPS), rel=1e-9)

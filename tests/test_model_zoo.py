@@ -5,14 +5,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from omegaconf import OmegaConf
 from torch import nn
 
-from ge4rec.config import group_option
-from ge4rec.data.batches import Batch
-from ge4rec.data.spec import CATEGORICAL, NUMERIC, SEQUENCE, Schema
 from ge4rec.errors import ConfigError
-from ge4rec.models import build_model, get_model_class, model_names
+from ge4rec.models import get_model_class, model_names
 from ge4rec.models.base import GENERATED, OPERAND_A, OPERAND_B, RAW, generated_layer
 from ge4rec.models.dcn import CrossNetV1
 from ge4rec.models.dcnv2 import CrossNetV2
@@ -22,20 +18,8 @@ from ge4rec.models.layers import pair_indices, pair_products, pair_sum
 from ge4rec.models.xdeepfm import CompressedInteraction
 from ge4rec.paradigms import GENERATORS, Generator, IdentityGenerator, build_paradigm
 
-DIM = 3
-SFG = {
-    "name": "sfg",
-    "generator": "dense",
-    "activation": "relu",
-    "gamma": 1.0,
-    "bias": False,
-    "residual": None,
-    "pairs": "i<j",
-    "source": "xl",
-    "symmetric": False,
-    "share_generator": False,
-}
-DISC = {**SFG, "name": "disc", "generator": "identity"}
+from conftest import DIM, DISC, SFG, shipped_config, tiny_batch, tiny_model, tiny_schema
+
 # an SFG whose generators become the identity once their weights are set to I
 IDENTITY_SFG = {
     **SFG,
@@ -59,37 +43,9 @@ LAYERED = {
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def tiny_schema() -> Schema:
-    return Schema.build(
-        [
-            ("a", CATEGORICAL, 7, 1),
-            ("b", CATEGORICAL, 5, 1),
-            ("c", NUMERIC, 1, 1),
-            ("d", SEQUENCE, 6, 3),
-            ("e", CATEGORICAL, 9, 1),
-        ]
-    )
-
-
-def tiny_batch(schema: Schema, n: int = 17, seed: int = 0) -> Batch:
-    g = torch.Generator().manual_seed(seed)
-    cats = [f for f in schema.fields if f.type == CATEGORICAL]
-    cat = torch.stack([f.offset + torch.randint(0, f.vocab_size, (n,), generator=g) for f in cats], 1).int()
-    field = next(f for f in schema.fields if f.type == SEQUENCE)
-    seq = field.offset + torch.randint(0, field.vocab_size, (n, field.max_len), generator=g)
-    seq[: n // 2, -1] = 0  # some padding; an odd n keeps the labels unbalanced
-    return Batch(cat, torch.randn(n, 1, generator=g), seq.int(), (torch.rand(n, generator=g) < 0.5).float())
-
-
-def shipped_config(name: str) -> dict:
-    """The model's config file as a user gets it (configs/model/NAME.yaml)."""
-    return OmegaConf.to_container(group_option("model", name), resolve=True)
-
-
 def make(name: str, paradigm: dict, seed: int = 0, **options):
-    torch.manual_seed(seed)
-    cfg = {**shipped_config(name), "embedding_init_std": 0.5, **options}  # large enough to interact
-    return build_model(cfg, tiny_schema(), DIM, build_paradigm(paradigm))
+    """The model at its shipped settings, embeddings large enough to interact."""
+    return tiny_model({**shipped_config(name), "embedding_init_std": 0.5, **options}, paradigm, seed)
 
 
 ALL = model_names()

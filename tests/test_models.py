@@ -4,9 +4,6 @@ the vectorised pair sum, and one lookup per batch."""
 import pytest
 import torch
 
-from ge4rec.data.batches import Batch
-from ge4rec.data.spec import CATEGORICAL, NUMERIC, SEQUENCE, Schema
-from ge4rec.models import build_model
 from ge4rec.models.base import (
     GENERATED,
     OPERAND_A,
@@ -19,18 +16,8 @@ from ge4rec.models.base import (
 from ge4rec.models.layers import pair_sum
 from ge4rec.paradigms import build_paradigm
 
-SFG_DEFAULTS = {
-    "name": "sfg",
-    "generator": "dense",
-    "activation": "relu",
-    "gamma": 1.0,
-    "bias": False,
-    "residual": None,
-    "pairs": "i<j",
-    "source": "xl",
-    "symmetric": False,
-    "share_generator": False,
-}
+from conftest import DIM, DISC, SFG, tiny_batch, tiny_model, tiny_schema
+
 MODELS = {
     "fm": {"name": "fm"},
     "deepfm": {"name": "deepfm", "hidden_units": [16, 8], "dropout": 0.0},
@@ -44,42 +31,18 @@ MODELS = {
         "variant": "reference",
     },
 }
-DIM = 4
-
-
-def tiny_schema() -> Schema:
-    return Schema.build(
-        [
-            ("a", CATEGORICAL, 7, 1),
-            ("b", CATEGORICAL, 5, 1),
-            ("c", NUMERIC, 1, 1),
-            ("d", SEQUENCE, 6, 3),
-            ("e", CATEGORICAL, 9, 1),
-        ]
-    )
-
-
-def tiny_batch(schema: Schema, n: int = 32, seed: int = 0) -> Batch:
-    g = torch.Generator().manual_seed(seed)
-    cats = [f for f in schema.fields if f.type == CATEGORICAL]
-    cat = torch.stack([f.offset + torch.randint(0, f.vocab_size, (n,), generator=g) for f in cats], 1).int()
-    seqf = next(f for f in schema.fields if f.type == SEQUENCE)
-    seq = seqf.offset + torch.randint(0, seqf.vocab_size, (n, seqf.max_len), generator=g)
-    seq[:, 2] = 0  # padding in the last slot
-    return Batch(cat, torch.randn(n, 1, generator=g), seq.int(), (torch.rand(n, generator=g) < 0.5).float())
 
 
 def make(model_key: str, paradigm: dict, seed: int = 0):
-    torch.manual_seed(seed)
-    cfg = {**MODELS[model_key], "embedding_init_std": 0.5}  # large enough for interactions to matter
-    return build_model(cfg, tiny_schema(), DIM, build_paradigm(paradigm))
+    # embeddings large enough for interactions to matter
+    return tiny_model({**MODELS[model_key], "embedding_init_std": 0.5}, paradigm, seed)
 
 
 @pytest.mark.parametrize("key,generators", [("fm", 1), ("deepfm", 1), ("dcnv2", 2), ("dcnv2_stacked_ref", 2)])
 @pytest.mark.parametrize("bias", [False, True])
 def test_sfg_adds_exactly_fd_squared_per_generator(key, generators, bias):
-    disc = make(key, {**SFG_DEFAULTS, "name": "disc", "generator": "identity"})
-    sfg = make(key, {**SFG_DEFAULTS, "bias": bias})
+    disc = make(key, DISC)
+    sfg = make(key, {**SFG, "bias": bias})
     fd = tiny_schema().num_fields * DIM
     per = fd * fd + (fd if bias else 0)
     extra = sum(p.numel() for p in sfg.parameters()) - sum(p.numel() for p in disc.parameters())
@@ -90,10 +53,10 @@ def test_sfg_adds_exactly_fd_squared_per_generator(key, generators, bias):
 @pytest.mark.parametrize("key", list(MODELS))
 @pytest.mark.parametrize("pairs", ["i<j", "all"])
 def test_identity_generator_makes_sfg_equal_to_disc(key, pairs):
-    disc = make(key, {**SFG_DEFAULTS, "name": "disc", "generator": "identity", "pairs": pairs})
+    disc = make(key, {**DISC, "pairs": pairs})
     sfg = make(
         key,
-        {**SFG_DEFAULTS, "activation": "identity", "residual": False, "source": "x0", "pairs": pairs},
+        {**SFG, "activation": "identity", "residual": False, "source": "x0", "pairs": pairs},
         seed=1,
     )
     missing, unexpected = sfg.load_state_dict(disc.state_dict(), strict=False)
@@ -128,13 +91,12 @@ def test_pair_sum_equals_explicit_double_loop():
 @pytest.mark.parametrize("key", list(MODELS))
 @pytest.mark.parametrize("paradigm", ["disc", "sfg"])
 def test_forward_shape_gradients_and_one_lookup(key, paradigm):
-    cfg = {**SFG_DEFAULTS, "name": paradigm, "generator": "identity" if paradigm == "disc" else "dense"}
-    model = make(key, cfg)
+    model = make(key, DISC if paradigm == "disc" else SFG)
     calls = []
     model.embedding.table.register_forward_hook(lambda *a: calls.append(1))
     batch = tiny_batch(tiny_schema())
     out = model(batch)
-    assert out.shape == (32,) and torch.isfinite(out).all()
+    assert out.shape == (len(batch),) and torch.isfinite(out).all()
     assert len(calls) == 1  # every field, numeric and sequence included, in one lookup
     torch.nn.functional.binary_cross_entropy_with_logits(out, batch.label).backward()
     no_grad = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
@@ -155,9 +117,7 @@ class TwoLayerProbe(CTRModel):
 
 
 def test_expose_operands_names_every_layer_and_keeps_the_first_interactions_sides():
-    model = TwoLayerProbe(
-        tiny_schema(), DIM, build_paradigm({**SFG_DEFAULTS, "name": "disc", "generator": "identity"})
-    )
+    model = TwoLayerProbe(tiny_schema(), DIM, build_paradigm(DISC))
     batch = tiny_batch(tiny_schema())
     e, _ = model.embedding(batch)
     seen = model.capture(batch)
@@ -188,7 +148,7 @@ def test_sfg_refused_for_a_model_without_interaction():
 
     try:
         with pytest.raises(ConfigError, match="no feature interaction"):
-            Plain(tiny_schema(), DIM, build_paradigm(SFG_DEFAULTS))
+            Plain(tiny_schema(), DIM, build_paradigm(SFG))
     finally:
         from ge4rec.models.base import MODELS as registry
 

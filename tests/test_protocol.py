@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_model_zoo import DIM, DISC, SFG, shipped_config, tiny_batch, tiny_schema
 from torch import nn
 
 from ge4rec.models import build_model, get_model_class, model_names
@@ -20,7 +19,7 @@ from ge4rec.paradigms import Generator, build_paradigm
 from ge4rec.run import train_run
 from ge4rec.train.loop import Trainer, regularized_parameters
 
-from conftest import TINY, compose_config
+from conftest import DIM, DISC, SFG, TINY, compose_config, shipped_config, tiny_batch, tiny_schema
 
 INTERACTING = [m for m in model_names() if get_model_class(m).has_interaction]
 

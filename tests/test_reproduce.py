@@ -12,7 +12,12 @@ import ge4rec.reproduce as reproduce
 from ge4rec.analysis.run_analysis import SCALAR_COLUMNS
 from ge4rec.errors import Ge4recError
 
-from conftest import ROOT, TINY
+from conftest import ROOT, TINY, markdown_cells
+
+
+def section(page: str, heading: str) -> str:
+    """The text of the page's section whose heading starts with `heading`, up to the next one."""
+    return page.split(f"\n{heading}", 1)[1].split("\n## ", 1)[0]
 
 
 def test_the_small_plan_is_the_papers_sweep(tmp_path):
@@ -38,6 +43,7 @@ def test_paper_needs_the_bars_folders(tmp_path):
         reproduce.paper_plan(tmp_path, 5, tmp_path / "r", tmp_path / "runs", ablations=True)
 
 
+@pytest.mark.slow
 def test_a_tiny_reproduction_writes_its_page_and_reruns_train_nothing(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(reproduce, "SMALL_DATASETS", {"synthetic": [*TINY, "trainer.max_epochs=1"]})
     monkeypatch.setattr(reproduce, "SMALL_ABLATION_DATASET", "synthetic")
@@ -61,9 +67,20 @@ def test_a_tiny_reproduction_writes_its_page_and_reruns_train_nothing(tmp_path, 
         assert heading in text
     # the main table holds the store's numbers: FM's DIS mean test AUC over the two seeds
     fm_dis = store.filter((pl.col("model") == "fm") & (pl.col("paradigm") == "disc"))["test_auc"].mean()
-    assert f"{fm_dis:.4f}" in text
+    assert (
+        markdown_cells(section(text, "## Main table"), "| fm ")[1].strip("*").startswith(f"{fm_dis:.4f} ± ")
+    )
     assert (page.parent.parent / "figures" / "paper_small_spectrum_synthetic_fm.png").is_file()
-    assert "tanh" in text and "relu (full SFG)" in text
+    # the activation ablation: the tanh variant and the full SFG (relu), each the mean of its runs
+    ablation = section(text, "## Ablations on DCNv2")
+    dcnv2_sfg = store.filter((pl.col("model") == "dcnv2") & (pl.col("paradigm") == "sfg"))
+    tanh = dcnv2_sfg.filter(pl.col("overrides").str.contains("paradigm.activation=tanh", literal=True))
+    full = dcnv2_sfg.filter(~pl.col("overrides").str.contains("paradigm.activation=", literal=True))
+    assert tanh.height == 2 and full.height == 2
+    for label, runs in (("| tanh ", tanh), ("| relu (full SFG) ", full)):
+        assert (
+            markdown_cells(ablation, label)[1].strip("*").startswith(f"{runs['test_auc'].mean():.4f} ± ")
+        ), label
     # a second run trains nothing: every job's config is in the store already
     reproduce.reproduce_command(args)
     assert pl.read_parquet(str(tmp_path / "store") + "/*.parquet").height == store.height

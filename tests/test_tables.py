@@ -23,6 +23,8 @@ from ge4rec.results import write_row
 from ge4rec.results.runs import IGNORED_CONFIG_KEYS
 from ge4rec.results.tables import build_main_table, load_runs
 
+from conftest import markdown_cells
+
 SEEDS = (2026, 2027, 2028)
 _IDS = itertools.count()
 
@@ -171,13 +173,33 @@ def expected(truth, dataset, model, metric):
     return dis, sfg
 
 
+def expected_change(truth, dataset, model, metric) -> float:
+    """The relative change of SFG's mean over DIS's, in %."""
+    dis, sfg = expected(truth, dataset, model, metric)
+    return (sfg.mean() - dis.mean()) / dis.mean() * 100
+
+
+# the columns of one data set in the main table
+MAIN_COLUMNS = [
+    "DIS AUC",
+    "SFG AUC",
+    "ΔAUC %",
+    "p AUC",
+    "DIS LogLoss",
+    "SFG LogLoss",
+    "ΔLogLoss %",
+    "p LogLoss",
+]
+STORE_MODELS = ("fm", "deepfm", "lr2")
+
+
 def test_main_table_reproduces_means_stds_changes_and_paired_tests(store, capsys, tmp_path):
     folder, truth = store
     out, err = table(
         ["main", "--results", str(folder), "--format", "csv", "--out", str(tmp_path / "t.csv")], capsys
     )
     assert err == ""  # a complete, consistent store: no warning
-    assert "wrote" in out
+    assert out.strip() == f"wrote {tmp_path / 't.csv'} (csv)"
     data = pl.read_csv(tmp_path / "t.csv")
     changes = {"auc": {}, "logloss": {}}
     for (dataset, model), metric in itertools.product(truth, ("auc", "logloss")):
@@ -209,10 +231,9 @@ def test_main_table_markdown_bold_significance_and_average_row(store, capsys):
     folder, truth = store
     out, _ = table(["main", "--results", str(folder)], capsys)
     lines = out.splitlines()
-    header = next(line for line in lines if line.startswith("| model"))
-    assert "avazu_x4 DIS AUC" in header and "criteo_x1 ΔLogLoss %" in header
-    fm = next(line for line in lines if line.startswith("| fm "))
-    cells = [c.strip() for c in fm.strip("|").split("|")]
+    datasets = ("avazu_x4", "criteo_x1")
+    assert markdown_cells(out, "| model") == ["model"] + [f"{d} {c}" for d in datasets for c in MAIN_COLUMNS]
+    cells = markdown_cells(out, "| fm ")
     dis, sfg = expected(truth, "avazu_x4", "fm", "auc")
     assert cells[1] == f"{dis.mean():.4f} ± {dis.std(ddof=1):.4f} (n=3)"
     assert cells[2] == f"**{sfg.mean():.4f} ± {sfg.std(ddof=1):.4f} (n=3)**"  # SFG better: bold
@@ -220,9 +241,20 @@ def test_main_table_markdown_bold_significance_and_average_row(store, capsys):
     change = (sfg.mean() - dis.mean()) / dis.mean() * 100
     assert cells[3] == f"{change:+.3f}" + ("†" if p < 0.05 else "")
     assert p < 0.05 and cells[3].endswith("†")  # a clear, consistent gain is significant
-    assert any(line.startswith("| average ") for line in lines)
-    assert "Provenance:" in out and "seeds: 2026, 2027, 2028" in out and "devices: cpu" in out
-    assert "runs per cell: avazu_x4/fm/disc 3" in out
+    # the average row: each data set's mean change over the models, nothing in the other columns
+    average = markdown_cells(out, "| average ")
+    for column, name in enumerate([f"{d} {c}" for d in datasets for c in MAIN_COLUMNS], start=1):
+        dataset, kind = name.split(" ", 1)
+        metric = {"ΔAUC %": "auc", "ΔLogLoss %": "logloss"}.get(kind)
+        if metric is None:
+            assert average[column] == "", name
+        else:
+            mean = np.mean([expected_change(truth, dataset, m, metric) for m in STORE_MODELS])
+            assert average[column] == f"{mean:+.3f}", name
+    assert "- seeds: 2026, 2027, 2028" in lines and "- devices: cpu (36 runs)" in lines
+    assert next(line for line in lines if line.startswith("- runs per cell: ")).split(": ", 1)[1].split(
+        "; "
+    ) == [f"{d}/{m}/{p} 3" for m in STORE_MODELS for d in datasets for p in ("disc", "sfg")]
     # the model order follows the README (fm before deepfm), unknown models after
     assert out.index("| fm ") < out.index("| deepfm ") < out.index("| lr2 ")
 
@@ -253,12 +285,18 @@ def test_relaimpr_and_reference_columns(store, capsys, tmp_path):
     )
     assert row["change_kind"] == "relaimpr" and row["reference_auc"] == 0.81108
     out, _ = table(["main", "--results", str(folder), "--reference", "--dataset", "avazu_x4"], capsys)
-    fm = next(line for line in out.splitlines() if line.startswith("| fm "))
-    assert "0.788225" in fm and "0.792494" in fm
-    lr2 = [c.strip() for c in next(line for line in out.splitlines() if line.startswith("| lr2 ")).split("|")]
-    assert lr2[4] == "" and lr2[5] == ""  # no reference value: blank
+    lines = out.splitlines()
+    assert markdown_cells(out, "| model")[1:5] == ["DIS AUC", "SFG AUC", "paper DIS AUC", "paper SFG AUC"]
+    assert markdown_cells(out, "| fm ")[3:5] == ["0.788225", "0.792494"]
+    assert markdown_cells(out, "| lr2 ")[3:5] == ["", ""]  # no reference value: blank
     assert "criteo_x1" not in out.split("Notes:")[0]  # --dataset keeps one data set
-    assert "+0.272% AUC" in out
+    auc, logloss = (
+        np.mean([expected_change(truth, "avazu_x4", m, k) for m in STORE_MODELS]) for k in ("auc", "logloss")
+    )
+    assert (
+        f"- Average change of SFG over DIS over all 3 (data set, model) pairs: AUC {auc:+.3f}%, "
+        f"LogLoss {logloss:+.3f}% (the paper: +0.272% AUC, -0.435% LogLoss)."
+    ) in lines
 
 
 def test_ignored_keys_do_not_break_pairing(tmp_path, capsys):
@@ -272,7 +310,12 @@ def test_ignored_keys_do_not_break_pairing(tmp_path, capsys):
                       "paradigm.gamma": 6.0},
         )  # fmt: skip
     out, err = table(["main", "--results", str(folder), "--strict"], capsys)
-    assert err == "" and "| fm " in out
+    assert err == ""
+    # the two paradigms are paired: both cells filled, and SFG's change over DIS
+    dis, sfg = (np.array([base + seed / 1e5 for seed in SEEDS]) for base in (0.70, 0.71))
+    fm = markdown_cells(out, "| fm ")
+    assert fm[1:3] == [f"{dis.mean():.4f} ± 0.0000 (n=3)", f"**{sfg.mean():.4f} ± 0.0000 (n=3)**"]
+    assert fm[3].startswith(f"{(sfg.mean() - dis.mean()) / dis.mean() * 100:+.3f}")
 
 
 def test_config_mismatch_is_a_warning_naming_the_runs_and_strict_exits_2(tmp_path, capsys):
@@ -458,8 +501,12 @@ def test_ablation_tables_in_the_papers_order_with_differences(tmp_path, capsys):
     )
     assert "paradigm.targets=random" in err and "paradigm.num_targets=0.5" in err
     md, _ = table(["ablation", "--results", str(folder)], capsys)
-    assert "*synthetic / dcnv2: activation (paradigm.activation)*" in md
+    assert "*synthetic / dcnv2: activation (paradigm.activation)*" in md.splitlines()
     assert md.index("| identity ") < md.index("| sigmoid ") < md.index("| tanh ")
+    identity = markdown_cells(md, "| identity ")
+    aucs = [v[0] for v in values["identity"]]
+    assert identity[1].strip("*") == f"{np.mean(aucs):.4f} ± {np.std(aucs, ddof=1):.4f} (n=3)"
+    assert identity[3] == f"{np.mean(aucs) - dis['test_auc'].mean():+.4f}"  # ΔAUC vs DIS
     code, _ = table_exit(["ablation", "--results", str(folder), "--strict"], capsys)
     assert code == 2
     # the main table takes the full SFG and says the variants are elsewhere, no warning
@@ -490,15 +537,31 @@ def test_collapse_table_means_and_missing_columns(tmp_path, capsys):
     missing = data.filter(pl.col("metric") == "effective_rank_operand")
     assert missing["mean"].is_null().all() and (missing["n"] == 0).all()
     md, _ = table(["collapse", "--results", str(folder)], capsys)
-    sfg = next(line for line in md.splitlines() if "| SFG |" in line)
-    assert f"{np.mean(ia['sfg']):.2f} ± {np.std(ia['sfg'], ddof=1):.2f} (n=3)" in sfg and "| - |" in sfg
+    sfg = markdown_cells(md, "| synthetic | fm | SFG ")
+    redundancy = np.array(ia["sfg"]) / 100
+    assert sfg == [
+        "synthetic", "fm", "SFG", f"{np.mean(ia['sfg']):.2f} ± {np.std(ia['sfg'], ddof=1):.2f} (n=3)", "-", "-",
+        f"{redundancy.mean():.4f} ± {redundancy.std(ddof=1):.4f} (n=3)", "-", "-", "-",
+    ]  # fmt: skip
 
 
 def test_every_format_and_latex_compiles(store, capsys, tmp_path):
-    folder, _ = store
+    folder, truth = store
+    dis, _ = expected(truth, "avazu_x4", "fm", "auc")
+    cell = f"{dis.mean():.4f} ± {dis.std(ddof=1):.4f} (n=3)"  # FM's DIS AUC on avazu_x4
+    by_format = {}
     for fmt in ("md", "latex", "csv"):
-        out, _ = table(["main", "--results", str(folder), "--format", fmt, "--reference"], capsys)
-        assert out.strip()
+        by_format[fmt], _ = table(["main", "--results", str(folder), "--format", fmt, "--reference"], capsys)
+    assert markdown_cells(by_format["md"], "| fm ")[1] == cell
+    fm_latex = next(line for line in by_format["latex"].splitlines() if line.startswith("fm & "))
+    assert fm_latex.split(" & ")[1] == cell.replace("±", "$\\pm$")
+    data = pl.read_csv(by_format["csv"].encode())
+    assert data.height == 2 * 3 * 2 * 2 + 2 * 2  # data set x model x paradigm x metric, + averages
+    row = data.filter(
+        (pl.col("dataset") == "avazu_x4") & (pl.col("model") == "fm") & (pl.col("paradigm") == "disc")
+        & (pl.col("metric") == "auc")
+    ).row(0, named=True)  # fmt: skip
+    assert row["mean"] == pytest.approx(dis.mean(), abs=1e-12) and row["reference_auc"] == 0.788225
     latex, _ = table(["main", "--results", str(folder), "--format", "latex"], capsys)
     for rule in (
         r"\toprule",
@@ -577,7 +640,10 @@ def test_python_api_and_module_entry_point(store, tmp_path):
         [sys.executable, "-m", "ge4rec", "table", "main", "--results", str(folder), "--dataset", "avazu_x4"],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
-    assert done.returncode == 0 and "| fm " in done.stdout and done.stderr == ""
+    assert done.returncode == 0 and done.stderr == ""
+    dis, _ = expected(truth, "avazu_x4", "fm", "auc")
+    fm = markdown_cells(done.stdout, "| fm ")
+    assert fm[1] == f"{dis.mean():.4f} ± {dis.std(ddof=1):.4f} (n=3)"
 
 
 def test_two_results_folders_are_read_together(tmp_path, capsys):

@@ -2,7 +2,6 @@
 
 import json
 import shutil
-from pathlib import Path
 
 import polars as pl
 import pytest
@@ -12,7 +11,7 @@ from ge4rec.errors import TrainingFailed
 from ge4rec.results import COLUMNS, read_results
 from ge4rec.run import train_run
 
-from conftest import TINY, compose_config
+from conftest import TINY, compose_config, train_tiny
 
 REQUIRED = [
     "run_id",
@@ -34,22 +33,17 @@ REQUIRED = [
 ]
 
 
-def run(tmp_path: Path, name: str, *overrides: str) -> dict:
-    cfg = compose_config([*TINY, *overrides], tmp_path)
-    return train_run(cfg, tmp_path / name, list(overrides))
-
-
 @pytest.mark.parametrize("model,paradigm", [("fm", "sfg"), ("dcnv2", "sfg"), ("deepfm", "disc")])
 def test_same_config_and_seed_give_the_same_metrics(tmp_path, model, paradigm):
-    a = run(tmp_path, "a", f"model={model}", f"paradigm={paradigm}")
-    b = run(tmp_path, "b", f"model={model}", f"paradigm={paradigm}")
+    a = train_tiny(tmp_path, "a", f"model={model}", f"paradigm={paradigm}")
+    b = train_tiny(tmp_path, "b", f"model={model}", f"paradigm={paradigm}")
     assert a["valid"] == b["valid"] and a["test"] == b["test"] and a["history"] == b["history"]
-    c = run(tmp_path, "c", f"model={model}", f"paradigm={paradigm}", "seed=7")
+    c = train_tiny(tmp_path, "c", f"model={model}", f"paradigm={paradigm}", "seed=7")
     assert c["test"] != a["test"]
 
 
 def test_run_record_metrics_json_checkpoint_and_results_row(tmp_path):
-    metrics = run(tmp_path, "run", "model=dcnv2", "paradigm=sfg", "trainer.max_epochs=3")
+    metrics = train_tiny(tmp_path, "run", "model=dcnv2", "paradigm=sfg", "trainer.max_epochs=3")
     saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
     for key in (
         "valid",
@@ -63,8 +57,17 @@ def test_run_record_metrics_json_checkpoint_and_results_row(tmp_path):
     ):
         assert key in saved
     assert set(saved["valid"]) == {"auc", "logloss"} and saved["test"] == metrics["test"]
-    assert 1 <= saved["best_epoch"] <= saved["epochs"] <= 3
-    assert saved["samples_per_second"] > 0 and saved["generator_parameters"] == 3 * (8 * 8) ** 2
+    # three epochs (patience 2 cannot stop earlier); the best is the first epoch with the highest
+    # valid AUC (trainer.monitor=auc), and the reported valid metrics are that epoch's model's
+    history = saved["history"]
+    assert saved["epochs"] == len(history) == 3 and [h["epoch"] for h in history] == [1, 2, 3]
+    best = max(history, key=lambda h: h["valid_auc"])
+    assert saved["best_epoch"] == best["epoch"]
+    assert saved["valid"]["auc"] == pytest.approx(best["valid_auc"], abs=1e-9)
+    assert saved["valid"]["logloss"] == pytest.approx(best["valid_logloss"], abs=1e-9)
+    # 3,000 training rows per epoch over the summed epoch times
+    assert saved["samples_per_second"] == pytest.approx(3 * 3000 / saved["train_seconds"], rel=1e-9)
+    assert saved["generator_parameters"] == 3 * (8 * 8) ** 2
     assert (tmp_path / "run" / "checkpoint.pt").is_file() and (tmp_path / "run" / "config.yaml").is_file()
 
     rows = pl.read_parquet(str(tmp_path / "results") + "/*.parquet")
@@ -104,18 +107,26 @@ def test_non_finite_loss_records_a_failed_run(tmp_path, monkeypatch):
     original = FM.forward
     monkeypatch.setattr(FM, "forward", lambda self, batch: original(self, batch) * float("nan"))
     with pytest.raises(TrainingFailed, match="loss became nan"):
-        run(tmp_path, "run", "model=fm", "paradigm=disc")
+        train_tiny(tmp_path, "run", "model=fm", "paradigm=disc")
     rows = read_results(tmp_path / "results")
     assert rows.height == 1
     row = rows.row(0, named=True)
     assert row["status"] == "failed" and "nan" in row["error"] and row["test_auc"] is None
     # completed runs, with and without the analysis, land in the same store and read as one table
     monkeypatch.setattr(FM, "forward", original)
-    run(tmp_path, "ok", "model=fm", "paradigm=sfg")
-    run(tmp_path, "ok2", "model=fm", "paradigm=disc", "analysis.enabled=false")
+    analysed = train_tiny(tmp_path, "ok", "model=fm", "paradigm=sfg")
+    train_tiny(tmp_path, "ok2", "model=fm", "paradigm=disc", "analysis.enabled=false")
     rows = pl.read_parquet(str(tmp_path / "results") + "/*.parquet")
     assert sorted(rows["status"].to_list()) == ["completed", "completed", "failed"]
-    assert rows.filter(pl.col("paradigm") == "sfg")["information_abundance_operand"].item() > 0
+    sfg = rows.filter(pl.col("paradigm") == "sfg")
+    assert (
+        sfg["information_abundance_operand"].item()
+        == (analysed["analysis"]["scalars"]["information_abundance_operand"])
+    )
+    assert rows.filter(pl.col("paradigm") == "disc")["information_abundance_operand"].to_list() == [
+        None,
+        None,
+    ]
 
 
 def test_one_record_decisions_and_the_run_analyze_rebuilds(tmp_path, monkeypatch):

@@ -88,7 +88,9 @@ def sweep_jobs(
         for seed in seeds
         for paradigm in ("disc", "sfg")
     ]
-    for family, variants in ABLATIONS.items() if ablation_seeds is not None else ():
+    if ablation_seeds is None:
+        return jobs
+    for family, variants in ABLATIONS.items():
         for variant in variants:
             tag = "_".join(v.split("=", 1)[1] for v in variant)
             for seed in ablation_seeds:

@@ -225,7 +225,7 @@ def plot_spectrum(
 
 
 def _matrix(frame: pl.DataFrame) -> np.ndarray:
-    rows, cols = int(frame["i"].max()) + 1, int(frame["j"].max()) + 1
+    rows, cols = frame["i"].to_numpy().max() + 1, frame["j"].to_numpy().max() + 1
     matrix = np.full((rows, cols), np.nan)
     matrix[frame["i"].to_numpy(), frame["j"].to_numpy()] = frame["r"].to_numpy()
     return matrix

@@ -354,7 +354,9 @@ def supports_sfg(model: str) -> bool:
 
 def split_overrides(text: str | None) -> list[str]:
     """The `overrides` column back into its items (brackets and quotes may hold spaces)."""
-    items, current, depth, quote = [], [], 0, ""
+    items: list[str] = []
+    current: list[str] = []
+    depth, quote = 0, ""
     for ch in text or "":
         if quote:
             quote = "" if ch == quote else quote

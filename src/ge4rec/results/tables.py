@@ -21,11 +21,11 @@ import subprocess
 import sys
 import warnings
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import polars as pl
 
@@ -144,8 +144,8 @@ class Stat:
 
 
 def summarize(runs: Sequence[Run], column: str) -> Stat:
-    pairs = [(r.seed, r.row.get(column)) for r in runs]
-    pairs = [(s, float(v)) for s, v in pairs if v is not None and not math.isnan(float(v))]
+    recorded = [(r.seed, r.row.get(column)) for r in runs]
+    pairs = [(s, float(v)) for s, v in recorded if v is not None and not math.isnan(float(v))]
     values = [v for _, v in pairs]
     n = len(values)
     if n == 0:
@@ -373,20 +373,22 @@ def build_main_table(
                 dis = summarize(_cell_runs(pair.dis), column) if pair.dis else None
                 sfg = summarize(_cell_runs(pair.sfg), column) if pair.sfg else None
                 single_seed |= any(s is not None and s.n == 1 for s in (dis, sfg))
-                both = dis is not None and sfg is not None and dis.mean is not None and sfg.mean is not None
-                change = p = None
+                dis_mean = dis.mean if dis else None
+                sfg_mean = sfg.mean if sfg else None
+                change: float | None = None
+                p: float | None = None
                 n_pairs = 0
-                if both:
+                better = None
+                if pair.dis and pair.sfg and dis_mean is not None and sfg_mean is not None:
                     if metric == "auc" and metric_change == "relaimpr":
-                        change = rela_impr(dis.mean, sfg.mean)
+                        change = rela_impr(dis_mean, sfg_mean)
                     else:
-                        change = relative_change(dis.mean, sfg.mean)
+                        change = relative_change(dis_mean, sfg_mean)
                     changes.setdefault((dataset, metric), []).append(change)
                     p, n_pairs = paired_test(pair.dis, pair.sfg, column)
-                better = None
-                if both and dis.mean != sfg.mean:
-                    higher_is_better = metric == "auc"
-                    better = "sfg" if (sfg.mean > dis.mean) == higher_is_better else "disc"
+                    if dis_mean != sfg_mean:
+                        higher_is_better = metric == "auc"
+                        better = "sfg" if (sfg_mean > dis_mean) == higher_is_better else "disc"
                 significant = p is not None and p < ALPHA
                 texts = [
                     Text(fmt_stat(dis), better == "disc"),
@@ -549,7 +551,9 @@ _MAIN_SCHEMA = {
 }
 
 
-def _tidy(records: list[dict[str, Any]], schema: dict[str, pl.DataType]) -> pl.DataFrame:
+def _tidy(
+    records: list[dict[str, Any]], schema: Mapping[str, pl.DataType | type[pl.DataType]]
+) -> pl.DataFrame:
     return pl.DataFrame([{k: r.get(k) for k in schema} for r in records], schema=schema, orient="row")
 
 
@@ -575,9 +579,9 @@ def build_ablation_table(frame: pl.DataFrame, datasets: Sequence[str] | None = N
     records: list[dict[str, Any]] = []
     cells_count: list[tuple[str, int]] = []
     used: list[Run] = []
-    combos = {(r.dataset, r.model) for r in store.runs if r.paradigm == "sfg"}
-    model_rank = {m: i for i, m in enumerate(model_order(m for _, m in combos))}
-    combos = sorted(combos, key=lambda c: (c[0], model_rank[c[1]]))
+    trained = {(r.dataset, r.model) for r in store.runs if r.paradigm == "sfg"}
+    model_rank = {m: i for i, m in enumerate(model_order(m for _, m in trained))}
+    combos = sorted(trained, key=lambda c: (c[0], model_rank[c[1]]))
     for dataset, model in combos:
         sfg_runs = [r for r in store.runs if (r.dataset, r.model, r.paradigm) == (dataset, model, "sfg")]
         dis_runs = [r for r in store.runs if (r.dataset, r.model, r.paradigm) == (dataset, model, "disc")]
@@ -591,7 +595,7 @@ def build_ablation_table(frame: pl.DataFrame, datasets: Sequence[str] | None = N
             context = fmt_settings(context_diff) if context_diff else ""
             where = f"{dataset}/{model}" + (f" [{context}]" if context else "")
             full = [r for r in runs if not family_diff(r, defaults)]
-            variants: dict[tuple, list[Run]] = {}
+            variants: dict[tuple[tuple[str, Any], ...], list[Run]] = {}
             for run in runs:
                 diff = family_diff(run, defaults)
                 if diff:
@@ -618,8 +622,8 @@ def build_ablation_table(frame: pl.DataFrame, datasets: Sequence[str] | None = N
                 )
                 report.command(command)
             by_family: dict[str, list[_Variant]] = {}
-            for key, group in variants.items():
-                diff = dict(key)
+            for variant_key, group in variants.items():
+                diff = dict(variant_key)
                 family = family_of(diff)
                 primary_keys, order = ABLATION_FAMILIES.get(family, ((), ()))
                 primary = diff.get(primary_keys[0], defaults.get(primary_keys[0])) if primary_keys else None
@@ -932,7 +936,9 @@ _SUFFIX_FORMAT = {".md": "md", ".markdown": "md", ".tex": "latex", ".csv": "csv"
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2 (cli.main), instead of argparse's usage dump
+    def error(
+        self, message: str
+    ) -> NoReturn:  # one line, exit 2 (cli.main), instead of argparse's usage dump
         raise Ge4recError(f"{self.prog.removeprefix('ge4rec ')}: {message} (see `ge4rec table --help`)")
 
 
