@@ -15,10 +15,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ge4rec.data.batches import SplitTensors
-from ge4rec.errors import ConfigError, TrainingFailed
+from ge4rec.errors import ConfigError, RunInterrupted, TrainingFailed
 from ge4rec.io import save_torch
 from ge4rec.models.base import CTRModel
+from ge4rec.train.interrupt import StopSignal
 from ge4rec.train.metrics import evaluate_scores
+from ge4rec.train.state import restore_rng, rng_state, save_state
 
 MONITORS = ("auc", "logloss", "auc-logloss")
 
@@ -167,9 +169,20 @@ class Trainer:
         splits: dict[str, SplitTensors],
         checkpoint: Path | None = None,
         epoch_callback: Callable[[CTRModel], dict[str, Any]] | None = None,
+        *,
+        state_file: Path | None = None,
+        resume: dict[str, Any] | None = None,
+        stop: StopSignal | None = None,
+        run_facts: dict[str, Any] | None = None,
     ) -> TrainResult:
         """`epoch_callback(model)`, when given, runs after each epoch's evaluation; what it returns
-        joins that epoch's history record (e.g. trainer.track_collapse's information abundance)."""
+        joins that epoch's history record (e.g. trainer.track_collapse's information abundance).
+
+        `state_file`: where the resumable state (ge4rec.train.state) is written, before the first
+        epoch and after every epoch, with `run_facts` (what the caller needs to know about the run
+        when it resumes). `resume`: a state loaded from such a file; training continues after its
+        epoch and ends as an uninterrupted run would have. `stop`: polled after every batch and
+        every epoch; a requested stop raises RunInterrupted with the last finished epoch."""
         cfg, device = self.cfg, self.device
         model.to(device)
         train = splits["train"]
@@ -182,82 +195,140 @@ class Trainer:
         batch_size, eval_batch = int(cfg.batch_size), int(cfg.eval_batch_size)
         patience, lr_patience = int(cfg.patience), int(cfg.lr_patience)
         factor, min_lr = float(cfg.lr_factor), float(cfg.min_lr)
+        max_epochs = int(cfg.max_epochs)
         best_score, best_epoch, best_state = -math.inf, 0, None
         bad_epochs = 0
         history: list[dict[str, Any]] = []
         train_seconds, rows_seen, stopped = 0.0, 0, "max_epochs"
+        done, finished = 0, False  # epochs finished; the loop has ended (nothing left but testing)
+        if resume is not None:
+            model.load_state_dict(resume["model"])
+            optimizer.load_state_dict(resume["optimizer"])
+            best_score, best_epoch, bad_epochs = (
+                float(resume["best_score"]),
+                int(resume["best_epoch"]),
+                int(resume["bad_epochs"]),
+            )
+            best_state = resume["best_state"]
+            history = list(resume["history"])
+            train_seconds, rows_seen = float(resume["train_seconds"]), int(resume["rows_seen"])
+            done, finished, stopped = int(resume["epoch"]), bool(resume["finished"]), str(resume["stopped"])
+            restore_rng(resume["rng"], generator)
+            if best_state is not None and checkpoint is not None:  # the checkpoint matches the state
+                save_torch(checkpoint, best_state)
+
+        def save() -> None:
+            if state_file is None:
+                return
+            save_state(
+                state_file,
+                {
+                    "epoch": done,
+                    "finished": finished,
+                    "stopped": stopped,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "best_score": best_score,
+                    "best_epoch": best_epoch,
+                    "best_state": best_state,
+                    "bad_epochs": bad_epochs,
+                    "history": history,
+                    "train_seconds": train_seconds,
+                    "rows_seen": rows_seen,
+                    "rng": rng_state(generator),
+                    "device": device.type,
+                    "run": dict(run_facts or {}),
+                },
+            )
+
+        if resume is None:
+            save()
         params = [p for p in model.parameters() if p.requires_grad]
         show = bool(cfg.progress)
         steps = train.num_batches(batch_size)
-        with Progress(
-            TextColumn("[bold]epoch {task.fields[epoch]}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]}"),
-            TimeElapsedColumn(),
-            console=self.console,
-            transient=True,
-            disable=not show,
-        ) as progress:
-            for epoch in range(1, int(cfg.max_epochs) + 1):
-                model.train()
-                task = progress.add_task("train", total=steps, epoch=epoch, loss="-")
-                start = time.perf_counter()
-                total_loss = torch.zeros((), device=device)
-                for step, batch in enumerate(train.batches(batch_size, shuffle=True, generator=generator), 1):
-                    loss = self.train_step(model, batch.to(device), optimizer, params)
-                    total_loss += loss
-                    if step % 10 == 0 or step == steps:
-                        current = loss.item()
-                        if not math.isfinite(current):
-                            raise TrainingFailed(
-                                f"loss became {current} at epoch {epoch}, step {step} "
-                                "(try a lower trainer.lr, trainer.grad_clip_norm or paradigm.gamma)"
-                            )
-                        progress.update(task, completed=step, loss=f"{current:.4f}")
-                rows_seen += len(train)
-                train_seconds += time.perf_counter() - start
-                epoch_loss = total_loss.item() / steps
-                if not math.isfinite(epoch_loss):
-                    raise TrainingFailed(
-                        f"loss became {epoch_loss} in epoch {epoch} (try a lower trainer.lr)"
+        try:
+            with Progress(
+                TextColumn("[bold]epoch {task.fields[epoch]}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("loss {task.fields[loss]}"),
+                TimeElapsedColumn(),
+                console=self.console,
+                transient=True,
+                disable=not show,
+            ) as progress:
+                for epoch in range(done + 1, max_epochs + 1):
+                    if finished:
+                        break
+                    model.train()
+                    task = progress.add_task("train", total=steps, epoch=epoch, loss="-")
+                    start = time.perf_counter()
+                    total_loss = torch.zeros((), device=device)
+                    for step, batch in enumerate(
+                        train.batches(batch_size, shuffle=True, generator=generator), 1
+                    ):
+                        loss = self.train_step(model, batch.to(device), optimizer, params)
+                        total_loss += loss
+                        if stop is not None:
+                            stop.check(done)
+                        if step % 10 == 0 or step == steps:
+                            current = loss.item()
+                            if not math.isfinite(current):
+                                raise TrainingFailed(
+                                    f"loss became {current} at epoch {epoch}, step {step} "
+                                    "(try a lower trainer.lr, trainer.grad_clip_norm or paradigm.gamma)"
+                                )
+                            progress.update(task, completed=step, loss=f"{current:.4f}")
+                    rows_seen += len(train)
+                    train_seconds += time.perf_counter() - start
+                    epoch_loss = total_loss.item() / steps
+                    if not math.isfinite(epoch_loss):
+                        raise TrainingFailed(
+                            f"loss became {epoch_loss} in epoch {epoch} (try a lower trainer.lr)"
+                        )
+                    progress.remove_task(task)
+                    valid = evaluate(
+                        model, splits["valid"], eval_batch, device, f"valid split after epoch {epoch}"
                     )
-                progress.remove_task(task)
-                valid = evaluate(
-                    model, splits["valid"], eval_batch, device, f"valid split after epoch {epoch}"
-                )
-                score = monitor_value(valid, self.monitor)
-                lr_now = optimizer.param_groups[0]["lr"]
-                improved = score > best_score
-                record = {
-                    "epoch": epoch,
-                    "train_loss": epoch_loss,
-                    "valid_auc": valid["auc"],
-                    "valid_logloss": valid["logloss"],
-                    "lr": lr_now,
-                }
-                if epoch_callback is not None:
-                    record.update(epoch_callback(model))
-                history.append(record)
-                if improved:
-                    best_score, best_epoch, bad_epochs = score, epoch, 0
-                    best_state = copy.deepcopy(model.state_dict())
-                    if checkpoint is not None:
-                        save_torch(checkpoint, best_state)
-                else:
-                    bad_epochs += 1
-                if show:
-                    mark = "[green]*[/green]" if improved else " "
-                    self.console.print(
-                        f"epoch {epoch:3d}  loss {epoch_loss:.4f}  valid auc {valid['auc']:.4f}  "
-                        f"logloss {valid['logloss']:.4f}  lr {lr_now:.0e} {mark}"
-                    )
-                if bad_epochs >= patience:
-                    stopped = "early_stopping"
-                    break
-                if bad_epochs and bad_epochs % lr_patience == 0:
-                    for group in optimizer.param_groups:
-                        group["lr"] = max(group["lr"] * factor, min_lr)
+                    score = monitor_value(valid, self.monitor)
+                    lr_now = optimizer.param_groups[0]["lr"]
+                    improved = score > best_score
+                    record = {
+                        "epoch": epoch,
+                        "train_loss": epoch_loss,
+                        "valid_auc": valid["auc"],
+                        "valid_logloss": valid["logloss"],
+                        "lr": lr_now,
+                    }
+                    if epoch_callback is not None:
+                        record.update(epoch_callback(model))
+                    history.append(record)
+                    if improved:
+                        best_score, best_epoch, bad_epochs = score, epoch, 0
+                        best_state = copy.deepcopy(model.state_dict())
+                        if checkpoint is not None:
+                            save_torch(checkpoint, best_state)
+                    else:
+                        bad_epochs += 1
+                    if show:
+                        mark = "[green]*[/green]" if improved else " "
+                        self.console.print(
+                            f"epoch {epoch:3d}  loss {epoch_loss:.4f}  valid auc {valid['auc']:.4f}  "
+                            f"logloss {valid['logloss']:.4f}  lr {lr_now:.0e} {mark}"
+                        )
+                    if bad_epochs >= patience:
+                        stopped, finished = "early_stopping", True
+                    elif bad_epochs and bad_epochs % lr_patience == 0:
+                        for group in optimizer.param_groups:
+                            group["lr"] = max(group["lr"] * factor, min_lr)
+                    done, finished = epoch, finished or epoch == max_epochs
+                    save()
+                    if stop is not None:
+                        stop.check(done)
+        except RunInterrupted as exc:  # a second signal, raised where the loop was: name the epoch
+            if exc.epoch is None:
+                exc.epoch = done
+            raise
         if best_state is not None:
             model.load_state_dict(best_state)
         valid = evaluate(model, splits["valid"], eval_batch, device, "valid split")
