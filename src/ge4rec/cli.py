@@ -276,11 +276,17 @@ def interrupted_message(exc: RunInterrupted, run_dir: Path, log_name: str) -> st
         if exc.epoch is None:  # stopped while a resumed run was being set up
             return f"run interrupted by {exc.signal_name} before it resumed; resume with: ge4rec train resume={where}"
         return (
-            f"run interrupted by {exc.signal_name} after epoch {exc.epoch} (recorded with status "
+            f"run interrupted by {exc.signal_name} {exc.progress} (recorded with status "
             f"'interrupted'); resume with: ge4rec train resume={where}"
         )
-    if (read_metrics(run_dir) or {}).get("status") == "completed":
+    status = (read_metrics(run_dir) or {}).get("status")
+    if status == "completed":
         return f"stopped by {exc.signal_name}; the run had completed ({where})"
+    if status == "interrupted":
+        return (
+            f"run interrupted by {exc.signal_name} {exc.progress} (recorded with status 'interrupted'); "
+            "no epoch state to resume from: start it again"
+        )
     discard_run_folder(run_dir, log_name)
     return f"run interrupted by {exc.signal_name} before training started; nothing recorded"
 

@@ -36,6 +36,13 @@ class RunInterrupted(BaseException):
             return f"signal {self.signum}"
 
     @property
+    def progress(self) -> str:
+        """How far the run got: 'after epoch N', 'during epoch 1' or 'before training started'."""
+        if self.epoch is None:
+            return "before training started"
+        return f"after epoch {self.epoch}" if self.epoch else "during epoch 1"
+
+    @property
     def exit_code(self) -> int:
         """128 + the signal number, as a shell reports a process a signal ended: 130 for SIGINT,
         143 for SIGTERM."""

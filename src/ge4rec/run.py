@@ -493,9 +493,9 @@ def _train(
         state_file.unlink(missing_ok=True)  # a failed run is not resumed
         raise
     except RunInterrupted as exc:
-        if exc.epoch is None:  # stopped after training: every epoch had finished
-            exc.epoch = record.result.epochs if record.result is not None else 0
-        record.interrupt(f"interrupted by {exc.signal_name} after epoch {exc.epoch}")
+        if exc.epoch is None:  # before the trainer wrote its first state
+            exc.epoch = 0
+        record.interrupt(f"interrupted by {exc.signal_name} {exc.progress}")
         raise
     print_summary(console, record.row(), run_dir, store_file)
     stop.check(record.result.epochs)  # a signal while the run was being recorded: it is complete

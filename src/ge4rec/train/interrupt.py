@@ -27,6 +27,7 @@ class StopSignal:
 
     def __init__(self) -> None:
         self.signum: int | None = None
+        self.epoch: int | None = None  # the last finished epoch (its state is on disk), set by the trainer
         self._deferring = False
         self._previous: dict[int, Any] = {}
 
@@ -43,7 +44,7 @@ class StopSignal:
         first = self.signum is None
         self.signum = signum if first else self.signum
         if not (self._deferring and first):
-            raise RunInterrupted(signum)
+            raise RunInterrupted(signum, self.epoch)
 
     @contextmanager
     def deferred(self) -> Iterator[StopSignal]:

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ge4rec.data.batches import SplitTensors
-from ge4rec.errors import ConfigError, RunInterrupted, TrainingFailed
+from ge4rec.errors import ConfigError, TrainingFailed
 from ge4rec.io import save_torch
 from ge4rec.models.base import CTRModel
 from ge4rec.train.interrupt import StopSignal
@@ -243,92 +243,88 @@ class Trainer:
 
         if resume is None:
             save()
+        if stop is not None:
+            stop.epoch = done
         params = [p for p in model.parameters() if p.requires_grad]
         show = bool(cfg.progress)
         steps = train.num_batches(batch_size)
-        try:
-            with Progress(
-                TextColumn("[bold]epoch {task.fields[epoch]}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("loss {task.fields[loss]}"),
-                TimeElapsedColumn(),
-                console=self.console,
-                transient=True,
-                disable=not show,
-            ) as progress:
-                for epoch in range(done + 1, max_epochs + 1):
-                    if finished:
-                        break
-                    model.train()
-                    task = progress.add_task("train", total=steps, epoch=epoch, loss="-")
-                    start = time.perf_counter()
-                    total_loss = torch.zeros((), device=device)
-                    for step, batch in enumerate(
-                        train.batches(batch_size, shuffle=True, generator=generator), 1
-                    ):
-                        loss = self.train_step(model, batch.to(device), optimizer, params)
-                        total_loss += loss
-                        if stop is not None:
-                            stop.check(done)
-                        if step % 10 == 0 or step == steps:
-                            current = loss.item()
-                            if not math.isfinite(current):
-                                raise TrainingFailed(
-                                    f"loss became {current} at epoch {epoch}, step {step} "
-                                    "(try a lower trainer.lr, trainer.grad_clip_norm or paradigm.gamma)"
-                                )
-                            progress.update(task, completed=step, loss=f"{current:.4f}")
-                    rows_seen += len(train)
-                    train_seconds += time.perf_counter() - start
-                    epoch_loss = total_loss.item() / steps
-                    if not math.isfinite(epoch_loss):
-                        raise TrainingFailed(
-                            f"loss became {epoch_loss} in epoch {epoch} (try a lower trainer.lr)"
-                        )
-                    progress.remove_task(task)
-                    valid = evaluate(
-                        model, splits["valid"], eval_batch, device, f"valid split after epoch {epoch}"
-                    )
-                    score = monitor_value(valid, self.monitor)
-                    lr_now = optimizer.param_groups[0]["lr"]
-                    improved = score > best_score
-                    record = {
-                        "epoch": epoch,
-                        "train_loss": epoch_loss,
-                        "valid_auc": valid["auc"],
-                        "valid_logloss": valid["logloss"],
-                        "lr": lr_now,
-                    }
-                    if epoch_callback is not None:
-                        record.update(epoch_callback(model))
-                    history.append(record)
-                    if improved:
-                        best_score, best_epoch, bad_epochs = score, epoch, 0
-                        best_state = copy.deepcopy(model.state_dict())
-                        if checkpoint is not None:
-                            save_torch(checkpoint, best_state)
-                    else:
-                        bad_epochs += 1
-                    if show:
-                        mark = "[green]*[/green]" if improved else " "
-                        self.console.print(
-                            f"epoch {epoch:3d}  loss {epoch_loss:.4f}  valid auc {valid['auc']:.4f}  "
-                            f"logloss {valid['logloss']:.4f}  lr {lr_now:.0e} {mark}"
-                        )
-                    if bad_epochs >= patience:
-                        stopped, finished = "early_stopping", True
-                    elif bad_epochs and bad_epochs % lr_patience == 0:
-                        for group in optimizer.param_groups:
-                            group["lr"] = max(group["lr"] * factor, min_lr)
-                    done, finished = epoch, finished or epoch == max_epochs
-                    save()
+        with Progress(
+            TextColumn("[bold]epoch {task.fields[epoch]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}"),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=True,
+            disable=not show,
+        ) as progress:
+            for epoch in range(done + 1, max_epochs + 1):
+                if finished:
+                    break
+                model.train()
+                task = progress.add_task("train", total=steps, epoch=epoch, loss="-")
+                start = time.perf_counter()
+                total_loss = torch.zeros((), device=device)
+                for step, batch in enumerate(train.batches(batch_size, shuffle=True, generator=generator), 1):
+                    loss = self.train_step(model, batch.to(device), optimizer, params)
+                    total_loss += loss
                     if stop is not None:
                         stop.check(done)
-        except RunInterrupted as exc:  # a second signal, raised where the loop was: name the epoch
-            if exc.epoch is None:
-                exc.epoch = done
-            raise
+                    if step % 10 == 0 or step == steps:
+                        current = loss.item()
+                        if not math.isfinite(current):
+                            raise TrainingFailed(
+                                f"loss became {current} at epoch {epoch}, step {step} "
+                                "(try a lower trainer.lr, trainer.grad_clip_norm or paradigm.gamma)"
+                            )
+                        progress.update(task, completed=step, loss=f"{current:.4f}")
+                rows_seen += len(train)
+                train_seconds += time.perf_counter() - start
+                epoch_loss = total_loss.item() / steps
+                if not math.isfinite(epoch_loss):
+                    raise TrainingFailed(
+                        f"loss became {epoch_loss} in epoch {epoch} (try a lower trainer.lr)"
+                    )
+                progress.remove_task(task)
+                valid = evaluate(
+                    model, splits["valid"], eval_batch, device, f"valid split after epoch {epoch}"
+                )
+                score = monitor_value(valid, self.monitor)
+                lr_now = optimizer.param_groups[0]["lr"]
+                improved = score > best_score
+                record = {
+                    "epoch": epoch,
+                    "train_loss": epoch_loss,
+                    "valid_auc": valid["auc"],
+                    "valid_logloss": valid["logloss"],
+                    "lr": lr_now,
+                }
+                if epoch_callback is not None:
+                    record.update(epoch_callback(model))
+                history.append(record)
+                if improved:
+                    best_score, best_epoch, bad_epochs = score, epoch, 0
+                    best_state = copy.deepcopy(model.state_dict())
+                    if checkpoint is not None:
+                        save_torch(checkpoint, best_state)
+                else:
+                    bad_epochs += 1
+                if show:
+                    mark = "[green]*[/green]" if improved else " "
+                    self.console.print(
+                        f"epoch {epoch:3d}  loss {epoch_loss:.4f}  valid auc {valid['auc']:.4f}  "
+                        f"logloss {valid['logloss']:.4f}  lr {lr_now:.0e} {mark}"
+                    )
+                if bad_epochs >= patience:
+                    stopped, finished = "early_stopping", True
+                elif bad_epochs and bad_epochs % lr_patience == 0:
+                    for group in optimizer.param_groups:
+                        group["lr"] = max(group["lr"] * factor, min_lr)
+                done, finished = epoch, finished or epoch == max_epochs
+                save()
+                if stop is not None:
+                    stop.epoch = done
+                    stop.check(done)
         if best_state is not None:
             model.load_state_dict(best_state)
         valid = evaluate(model, splits["valid"], eval_batch, device, "valid split")
