@@ -180,7 +180,7 @@ def test_every_field_of_every_block_is_typed():
     blocks = [TrainConfig, TrainerConfig, ParadigmConfig, AnalysisConfig, DatasetConfig, SyntheticOptions]
     blocks += [SyntheticDatasetConfig, EqualBudget, KnobGrid, *MODEL_SCHEMAS.values()]
     # Any is for the blocks chosen by a group and data set options a user writes freely
-    free = {"dataset", "model", "paradigm", "trainer", "fields", "field_options", "derive"}
+    free = {"dataset", "model", "paradigm", "trainer", "fields", "field_options", "derive", "resume"}
     for block in blocks:
         for spec in dataclasses.fields(block):
             assert "Any" not in str(spec.type) or spec.name in free, (block.__name__, spec.name)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import ge4rec.config  # noqa: F401  (registers the config schemas with Hydra before anything composes)
-from ge4rec.errors import Ge4recError, TrainingFailed
+from ge4rec.errors import Ge4recError, RunInterrupted, TrainingFailed
 
 GROUPS = ("dataset", "model", "paradigm", "trainer", "experiment")
 HELP = """usage: ge4rec COMMAND [ARGS]
@@ -148,7 +148,31 @@ def train_command(args: list[str]) -> None:
     flags, overrides = split_args(args)
     if not any(f in _NO_VALIDATION for f in flags):
         validate_overrides(overrides)
+        args = resume_args(flags, overrides, args)
+        if args is None:
+            return
     run_hydra(args)
+
+
+def resume_args(flags: list[str], overrides: list[str], args: list[str]) -> list[str] | None:
+    """With `resume`: check the run folder before Hydra touches it, and train into it without
+    rewriting its .hydra/ folder. None when there is nothing to do (the run has completed)."""
+    from ge4rec.resume import check_resumable, resume_target
+
+    target = resume_target(flags, overrides)
+    if target is None:
+        return args
+    done = check_resumable(target)
+    if done is not None:
+        print(f"ge4rec: {done}")
+        return None
+    extra = ["hydra.output_subdir=null"]
+    if not any(o.split("=", 1)[0] == "hydra.run.dir" for o in overrides):
+        text = str(target)
+        if any(c in text for c in "'\\$"):
+            raise Ge4recError(f"resume: '{text}': give the folder as hydra.run.dir=... resume=true")
+        extra.append(f"hydra.run.dir='{text}'")
+    return [*args, *extra]
 
 
 def _choices(override) -> list[str]:
@@ -226,6 +250,7 @@ def _train_task(cfg) -> float | None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
+    from ge4rec.resume import resume_config
     from ge4rec.run import discard_run_folder, train_run
     from ge4rec.sweeps import monitored_value
 
@@ -234,17 +259,50 @@ def _train_task(cfg) -> float | None:
         from ge4rec.sweeps import run_sweep_job
 
         return run_sweep_job(cfg, hc)
+    run_dir = Path(hc.runtime.output_dir)
+    overrides = list(hc.overrides.task)
+    resume = cfg.get("resume") not in (None, False)
     try:
-        metrics = train_run(cfg, Path(hc.runtime.output_dir), list(hc.overrides.task))
+        if resume:
+            cfg = resume_config(run_dir, overrides)
+        metrics = train_run(cfg, run_dir, overrides, resume=resume)
     except TrainingFailed as exc:
         print(f"ge4rec: run failed: {exc} (recorded with status 'failed')", file=sys.stderr)
         _FAILED.append(str(exc))
         return None
     except Ge4recError as exc:  # stopped before training: the folder Hydra made holds nothing of it
-        discard_run_folder(Path(hc.runtime.output_dir), f"{hc.job.name}.log")
+        discard_run_folder(run_dir, f"{hc.job.name}.log")
         fail(str(exc))
+    except RunInterrupted as exc:  # SIGINT/SIGTERM: the run (and a sweep) stops here
+        fail(interrupted_message(exc, run_dir, f"{hc.job.name}.log"), exc.exit_code)
     valid = metrics.get("valid") or {}
     return monitored_value(str(cfg.trainer.get("monitor", "auc")), valid.get("auc"), valid.get("logloss"))
+
+
+def interrupted_message(exc: RunInterrupted, run_dir: Path, log_name: str) -> str:
+    """The line that ends an interrupted run: what was kept, and how to go on."""
+    from ge4rec.resume import read_metrics
+    from ge4rec.run import discard_run_folder
+    from ge4rec.train.state import STATE_FILE
+
+    where = os.path.relpath(run_dir)
+    if (run_dir / STATE_FILE).is_file():
+        if exc.epoch is None:  # stopped while a resumed run was being set up
+            return f"run interrupted by {exc.signal_name} before it resumed; resume with: ge4rec train resume={where}"
+        return (
+            f"run interrupted by {exc.signal_name} {exc.progress} (recorded with status "
+            f"'interrupted'); resume with: ge4rec train resume={where}"
+        )
+    status = (read_metrics(run_dir) or {}).get("status")
+    if status == "completed":
+        return f"stopped by {exc.signal_name}; the run had completed ({where})"
+    if status == "interrupted":
+        return (
+            f"run interrupted by {exc.signal_name} {exc.progress} (recorded with status 'interrupted'); "
+            "no epoch state to resume from: start it again"
+        )
+    discard_run_folder(run_dir, log_name)
+    return f"run interrupted by {exc.signal_name} before training started; nothing recorded"
 
 
 def run_hydra(args: list[str]) -> None:

@@ -15,3 +15,35 @@ class DataError(Ge4recError):
 
 class TrainingFailed(RuntimeError):
     """Training started but could not finish (non-finite loss, out of memory)."""
+
+
+class RunInterrupted(BaseException):
+    """SIGINT or SIGTERM stopped a run (Ctrl-C, a cluster's pre-emption). A BaseException, like
+    KeyboardInterrupt, so that no `except Exception` on the way swallows it. `epoch`: the last
+    finished epoch (whose state the run folder keeps), None when training had not started."""
+
+    def __init__(self, signum: int, epoch: int | None = None):
+        super().__init__(signum, epoch)
+        self.signum, self.epoch = int(signum), epoch
+
+    @property
+    def signal_name(self) -> str:
+        import signal
+
+        try:
+            return signal.Signals(self.signum).name
+        except ValueError:
+            return f"signal {self.signum}"
+
+    @property
+    def progress(self) -> str:
+        """How far the run got: 'after epoch N', 'during epoch 1' or 'before training started'."""
+        if self.epoch is None:
+            return "before training started"
+        return f"after epoch {self.epoch}" if self.epoch else "during epoch 1"
+
+    @property
+    def exit_code(self) -> int:
+        """128 + the signal number, as a shell reports a process a signal ended: 130 for SIGINT,
+        143 for SIGTERM."""
+        return 128 + self.signum

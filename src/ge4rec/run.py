@@ -31,13 +31,15 @@ from ge4rec.analysis.run_analysis import (
 )
 from ge4rec.config import check_train_config
 from ge4rec.data import PreparedData, Schema, load_dataset
-from ge4rec.errors import DataError, Ge4recError, TrainingFailed
+from ge4rec.errors import DataError, Ge4recError, RunInterrupted, TrainingFailed
 from ge4rec.io import check_writable_folder, write_json, write_text
 from ge4rec.models import CTRModel, build_model
 from ge4rec.paradigms import Paradigm, build_paradigm
 from ge4rec.provenance import provenance
 from ge4rec.results import new_run_id, scan_results, write_row
+from ge4rec.train.interrupt import StopSignal
 from ge4rec.train.loop import Trainer, TrainResult, resolve_device
+from ge4rec.train.state import STATE_FILE, load_state
 
 
 def seed_everything(seed: int) -> None:
@@ -288,6 +290,13 @@ class RunRecord:
         self.result, self.analysis, self.analysis_scalars = None, None, {}
         return self._write()
 
+    def interrupt(self, message: str) -> Path:
+        """Record the run as interrupted: metrics.json and a row with status 'interrupted', the
+        message as its error, and no metric (the run folder keeps the state to resume from)."""
+        self.status, self.error = "interrupted", message
+        self.result, self.analysis, self.analysis_scalars, self.analysis_error = None, None, {}, None
+        return self._write()
+
     def complete(self) -> Path:
         """Record the run as completed; a metric that is not a finite number records it as failed
         instead (and raises TrainingFailed)."""
@@ -310,7 +319,12 @@ class RunRecord:
 
 
 def train_run(
-    cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None, console: Console | None = None
+    cfg: DictConfig,
+    run_dir: Path,
+    overrides: list[str] | None = None,
+    console: Console | None = None,
+    *,
+    resume: bool = False,
 ) -> dict[str, Any]:
     """Train and evaluate one combination; returns metrics.json's content.
 
@@ -318,13 +332,19 @@ def train_run(
     Ge4recError before anything is recorded. A failure once training has started is recorded as a
     `failed` row and re-raised as TrainingFailed. An analysis that fails after training leaves the
     run completed, with the error in `analysis_error` (metrics.json and the row).
+
+    While it trains, RUN_DIR/state.pt holds what resuming needs (ge4rec.train.state); the run
+    removes it when it ends. SIGINT/SIGTERM stop the run after the batch it is on: it is recorded
+    as `interrupted` (no metric) and RunInterrupted is raised. `resume=True` continues the run in
+    `run_dir` from its state; `cfg` must be the run's own config (ge4rec.resume.resume_config).
     """
     console = console or Console()
     run_dir = Path(run_dir)
     validate(cfg)
     results_dir = check_folders(cfg, run_dir)
     fingerprint = config_hash(cfg)
-    if cfg.get("skip_done", False):
+    state = resume_state(run_dir, cfg, fingerprint) if resume else None
+    if state is None and cfg.get("skip_done", False):
         done = completed_run(results_dir, fingerprint)
         if done is not None:
             console.print(
@@ -334,11 +354,48 @@ def train_run(
             return {"status": "skipped", "run_id": done["run_id"], "run_dir": done["run_dir"]}
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
+    with StopSignal() as stop:
+        return _train(cfg, run_dir, results_dir, fingerprint, overrides, console, state, stop)
+
+
+def resume_state(run_dir: Path, cfg: DictConfig, fingerprint: str) -> dict[str, Any]:
+    """The state in RUN_DIR/state.pt, checked against the config and device it is resumed with."""
+    state_file = run_dir / STATE_FILE
+    if not state_file.is_file():
+        raise Ge4recError(f"resume: '{run_dir}' has no {STATE_FILE} to resume from")
+    state = load_state(state_file)
+    if state["run"].get("config_hash") != fingerprint:
+        raise Ge4recError(
+            f"resume: the config differs from the one '{run_dir}' was trained with (another config_hash)"
+        )
+    device = resolve_device(str(cfg.device)).type
+    if state["device"] != device:
+        raise Ge4recError(
+            f"resume: '{run_dir}' trained on {state['device']}; resume it there "
+            f"(device={state['device']}), not on {device}, so it continues with the same random streams"
+        )
+    return state
+
+
+def _train(
+    cfg: DictConfig,
+    run_dir: Path,
+    results_dir: Path,
+    fingerprint: str,
+    overrides: list[str] | None,
+    console: Console,
+    state: dict[str, Any] | None,
+    stop: StopSignal,
+) -> dict[str, Any]:
     run = build_run(cfg, console=console)
     check_evaluable(run.data)
     record = RunRecord.of(run, run_dir, results_dir, overrides, fingerprint)
-    record.write_config()
+    if state is None:
+        record.write_config()
+    else:  # the same run: its identity and its row
+        record.facts.update({k: state["run"][k] for k in ("run_id", "created_at", "overrides")})
     data, facts = run.data, record.facts
+    state_file = run_dir / STATE_FILE
     checkpoint = run_dir / "checkpoint.pt" if cfg.get("save_checkpoint", True) else None
     console.print(
         f"[bold]{facts['model']}[/bold] / [bold]{facts['paradigm']}[/bold] on [bold]{data.name}[/bold]: "
@@ -347,6 +404,11 @@ def train_run(
     )
     for decision in record.decisions:
         console.print(f"decided: {escape(decision)}")
+    if state is not None:
+        console.print(
+            f"resuming {escape(os.path.relpath(run_dir))} after epoch {state['epoch']} "
+            f"(at most {cfg.trainer.max_epochs})"
+        )
     analysis_cfg = analysis_settings(cfg)
     tracker = None
     if cfg.trainer.get("track_collapse", False):  # information abundance after every epoch
@@ -357,19 +419,42 @@ def train_run(
             int(cfg.trainer.eval_batch_size),
             run.device,
         )
+    run_facts = {k: facts[k] for k in ("run_id", "created_at", "overrides", "config_hash")}
     try:
-        record.result = run.trainer.fit(run.model, data.splits, checkpoint, epoch_callback=tracker)
-    except (TrainingFailed, torch.OutOfMemoryError) as exc:
-        message = _one_line(exc)
-        if isinstance(exc, torch.OutOfMemoryError):
-            detail = message.removeprefix("OutOfMemoryError: ")
-            message = f"out of memory: {detail} (try a smaller trainer.batch_size)"
-        record.fail(message)
-        raise TrainingFailed(message) from None
-    if (cfg.get("analysis") or {}).get("enabled", True):  # collapse and redundancy, best checkpoint
-        analyse(record, run, analysis_cfg, console)
-    store_file = record.complete()
+        try:
+            with stop.deferred():
+                record.result = run.trainer.fit(
+                    run.model,
+                    data.splits,
+                    checkpoint,
+                    epoch_callback=tracker,
+                    state_file=state_file,
+                    resume=state,
+                    stop=stop,
+                    run_facts=run_facts,
+                )
+        except (TrainingFailed, torch.OutOfMemoryError) as exc:
+            message = _one_line(exc)
+            if isinstance(exc, torch.OutOfMemoryError):
+                detail = message.removeprefix("OutOfMemoryError: ")
+                message = f"out of memory: {detail} (try a smaller trainer.batch_size)"
+            record.fail(message)
+            raise TrainingFailed(message) from None
+        if (cfg.get("analysis") or {}).get("enabled", True):  # collapse and redundancy, best checkpoint
+            analyse(record, run, analysis_cfg, console)
+        with stop.deferred():  # the record and the state go together
+            store_file = record.complete()
+            state_file.unlink(missing_ok=True)
+    except TrainingFailed:
+        state_file.unlink(missing_ok=True)  # a failed run is not resumed
+        raise
+    except RunInterrupted as exc:
+        if exc.epoch is None:  # before the trainer wrote its first state
+            exc.epoch = 0
+        record.interrupt(f"interrupted by {exc.signal_name} {exc.progress}")
+        raise
     print_summary(console, record.row(), run_dir, store_file)
+    stop.check(record.result.epochs)  # a signal while the run was being recorded: it is complete
     return record.metrics()
 
 

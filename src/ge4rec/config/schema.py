@@ -318,6 +318,10 @@ class TrainConfig:
     # skip the run when the results store already has a completed run of this exact config and
     # seed (config_hash), so re-running an interrupted sweep trains only what is missing
     skip_done: bool = False
+    # continue an interrupted run from RUN_DIR/state.pt (its last finished epoch): resume=RUN_DIR,
+    # or resume=true with hydra.run.dir=RUN_DIR; the run keeps the config saved in
+    # RUN_DIR/config.yaml (null, true, false or a folder: checked on the command line)
+    resume: Any = None
     # keep the best checkpoint in the run folder
     save_checkpoint: bool = True
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)

@@ -19,7 +19,9 @@ from ge4rec.data.batches import SplitTensors
 from ge4rec.errors import ConfigError, TrainingFailed
 from ge4rec.io import save_torch
 from ge4rec.models.base import CTRModel
+from ge4rec.train.interrupt import StopSignal
 from ge4rec.train.metrics import evaluate_scores
+from ge4rec.train.state import restore_rng, rng_state, save_state
 
 
 def regularized_parameters(model: torch.nn.Module) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
@@ -160,9 +162,20 @@ class Trainer:
         splits: dict[str, SplitTensors],
         checkpoint: Path | None = None,
         epoch_callback: Callable[[CTRModel], dict[str, Any]] | None = None,
+        *,
+        state_file: Path | None = None,
+        resume: dict[str, Any] | None = None,
+        stop: StopSignal | None = None,
+        run_facts: dict[str, Any] | None = None,
     ) -> TrainResult:
         """`epoch_callback(model)`, when given, runs after each epoch's evaluation; what it returns
-        joins that epoch's history record (e.g. trainer.track_collapse's information abundance)."""
+        joins that epoch's history record (e.g. trainer.track_collapse's information abundance).
+
+        `state_file`: where the resumable state (ge4rec.train.state) is written, before the first
+        epoch and after every epoch, with `run_facts` (what the caller needs to know about the run
+        when it resumes). `resume`: a state loaded from such a file; training continues after its
+        epoch and ends as an uninterrupted run would have. `stop`: polled after every batch and
+        every epoch; a requested stop raises RunInterrupted with the last finished epoch."""
         cfg, device = self.cfg, self.device
         model.to(device)
         train = splits["train"]
@@ -175,10 +188,56 @@ class Trainer:
         batch_size, eval_batch = cfg.batch_size, cfg.eval_batch_size
         patience, lr_patience = cfg.patience, cfg.lr_patience
         factor, min_lr = cfg.lr_factor, cfg.min_lr
+        max_epochs = cfg.max_epochs
         best_score, best_epoch, best_state = -math.inf, 0, None
         bad_epochs = 0
         history: list[dict[str, Any]] = []
         train_seconds, rows_seen, stopped = 0.0, 0, "max_epochs"
+        done, finished = 0, False  # epochs finished; the loop has ended (nothing left but testing)
+        if resume is not None:
+            model.load_state_dict(resume["model"])
+            optimizer.load_state_dict(resume["optimizer"])
+            best_score, best_epoch, bad_epochs = (
+                float(resume["best_score"]),
+                int(resume["best_epoch"]),
+                int(resume["bad_epochs"]),
+            )
+            best_state = resume["best_state"]
+            history = list(resume["history"])
+            train_seconds, rows_seen = float(resume["train_seconds"]), int(resume["rows_seen"])
+            done, finished, stopped = int(resume["epoch"]), bool(resume["finished"]), str(resume["stopped"])
+            restore_rng(resume["rng"], generator)
+            if best_state is not None and checkpoint is not None:  # the checkpoint matches the state
+                save_torch(checkpoint, best_state)
+
+        def save() -> None:
+            if state_file is None:
+                return
+            save_state(
+                state_file,
+                {
+                    "epoch": done,
+                    "finished": finished,
+                    "stopped": stopped,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "best_score": best_score,
+                    "best_epoch": best_epoch,
+                    "best_state": best_state,
+                    "bad_epochs": bad_epochs,
+                    "history": history,
+                    "train_seconds": train_seconds,
+                    "rows_seen": rows_seen,
+                    "rng": rng_state(generator),
+                    "device": device.type,
+                    "run": dict(run_facts or {}),
+                },
+            )
+
+        if resume is None:
+            save()
+        if stop is not None:
+            stop.epoch = done
         params = [p for p in model.parameters() if p.requires_grad]
         show = cfg.progress
         steps = train.num_batches(batch_size)
@@ -192,7 +251,9 @@ class Trainer:
             transient=True,
             disable=not show,
         ) as progress:
-            for epoch in range(1, cfg.max_epochs + 1):
+            for epoch in range(done + 1, max_epochs + 1):
+                if finished:
+                    break
                 model.train()
                 task = progress.add_task("train", total=steps, epoch=epoch, loss="-")
                 start = time.perf_counter()
@@ -200,6 +261,8 @@ class Trainer:
                 for step, batch in enumerate(train.batches(batch_size, shuffle=True, generator=generator), 1):
                     loss = self.train_step(model, batch.to(device), optimizer, params)
                     total_loss += loss
+                    if stop is not None:
+                        stop.check(done)
                     if step % 10 == 0 or step == steps:
                         current = loss.item()
                         if not math.isfinite(current):
@@ -246,11 +309,15 @@ class Trainer:
                         f"logloss {valid['logloss']:.4f}  lr {lr_now:.0e} {mark}"
                     )
                 if bad_epochs >= patience:
-                    stopped = "early_stopping"
-                    break
-                if bad_epochs and bad_epochs % lr_patience == 0:
+                    stopped, finished = "early_stopping", True
+                elif bad_epochs and bad_epochs % lr_patience == 0:
                     for group in optimizer.param_groups:
                         group["lr"] = max(group["lr"] * factor, min_lr)
+                done, finished = epoch, finished or epoch == max_epochs
+                save()
+                if stop is not None:
+                    stop.epoch = done
+                    stop.check(done)
         if best_state is not None:
             model.load_state_dict(best_state)
         valid = evaluate(model, splits["valid"], eval_batch, device, "valid split")
