@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import re
 from dataclasses import dataclass
@@ -135,36 +133,6 @@ def split_single_file(lf: pl.LazyFrame, ratios, seed: int, source: Source) -> di
     split_col = pl.Series("__split", assignment)
     df = df.with_columns(split_col)
     return {s: df.filter(pl.col("__split") == i).drop("__split").lazy() for i, s in enumerate(SPLITS)}
-
-
-def fingerprint_files(paths: list[Path], memo_file: Path | None) -> str:
-    """Content hash of the source files. A memo keyed by (size, mtime) spares rehashing unchanged files."""
-    memo: dict[str, dict] = {}
-    if memo_file is not None and memo_file.is_file():
-        try:
-            memo = json.loads(memo_file.read_text())
-        except (OSError, ValueError):
-            memo = {}
-    digest = hashlib.blake2b(digest_size=16)
-    changed = False
-    for path in sorted(set(paths)):
-        stat = path.stat()
-        key = str(path.resolve())
-        entry = memo.get(key)
-        if entry and entry["size"] == stat.st_size and entry["mtime_ns"] == stat.st_mtime_ns:
-            content = entry["hash"]
-        else:
-            with open(path, "rb") as fh:
-                content = hashlib.file_digest(fh, "blake2b").hexdigest()
-            memo[key] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "hash": content}
-            changed = True
-        digest.update(content.encode())
-    if changed and memo_file is not None:
-        memo_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = memo_file.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(memo))
-        os.replace(tmp, memo_file)
-    return digest.hexdigest()
 
 
 def _first_line(exc: BaseException) -> str:
