@@ -12,7 +12,7 @@ from typing import Any
 
 import polars as pl
 
-from ge4rec.data.queries import collect
+from ge4rec.data.queries import column_stats
 from ge4rec.data.spec import CATEGORICAL, LABEL_CANDIDATES, NUMERIC, SEQUENCE, FieldSpec, field_spec_from
 from ge4rec.errors import ConfigError, DataError
 
@@ -61,7 +61,12 @@ def field_specs(
             if n in seen:
                 raise ConfigError(f"dataset.fields: '{n}' is listed twice")
             seen.add(n)
-    specs = [field_spec_from(s.to_dict(), options.get(s.name), where="dataset.field_options") for s in specs]
+    specs = [
+        field_spec_from(s.to_dict(), options[s.name], where="dataset.field_options")
+        if s.name in options
+        else s
+        for s in specs
+    ]
     for spec in specs:
         if spec.name == label:
             raise ConfigError(f"dataset.fields: '{label}' is the label, not a field")
@@ -76,23 +81,23 @@ def infer_types(
     """Fill in the type of every spec that has none. Returns decisions worth telling the user
     (a column that looks numeric but holds other values too, read as categorical)."""
     pending = [s for s in specs if s.type is None]
-    probes = []
-    for s in pending:
-        if columns[s.name] == pl.String:
-            c = pl.col(s.name)
-            probes += [
-                c.is_not_null().sum().alias(f"{s.name}\0n"),
-                c.cast(pl.Int64, strict=False).is_not_null().sum().alias(f"{s.name}\0int"),
-                c.cast(pl.Float64, strict=False).is_not_null().sum().alias(f"{s.name}\0float"),
-                c.str.contains(s.separator or separator, literal=True).any().alias(f"{s.name}\0seq"),
-            ]
-    stats = collect(train.select(probes), file).row(0, named=True) if probes else {}
+    text = [s for s in pending if columns[s.name] == pl.String]
+    stats: dict[str, dict] = {}
+    for sep in dict.fromkeys(s.separator or separator for s in text):
+        probes = {
+            "n": lambda c: c.is_not_null().sum(),
+            "int": lambda c: c.cast(pl.Int64, strict=False).is_not_null().sum(),
+            "float": lambda c: c.cast(pl.Float64, strict=False).is_not_null().sum(),
+            "seq": lambda c, sep=sep: c.str.contains(sep, literal=True).any(),
+        }
+        names = [s.name for s in text if (s.separator or separator) == sep]
+        stats.update(column_stats(train, names, probes, file))
     decisions = []
     for s in pending:
         dtype = columns[s.name]
         if dtype == pl.String:
-            n, ints, floats = (stats[f"{s.name}\0{k}"] for k in ("n", "int", "float"))
-            if stats[f"{s.name}\0seq"]:
+            n, ints, floats, seq = (stats[s.name][k] for k in ("n", "int", "float", "seq"))
+            if seq:
                 s.type = SEQUENCE
             elif n > 0 and ints == n:
                 s.type = CATEGORICAL

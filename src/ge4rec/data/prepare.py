@@ -252,7 +252,6 @@ def _build(
         "sources": described,
         "rows": rows,
         "schema": pre.schema.to_dict(),
-        "fields": {e.name: e.params() for e in pre.encoders},
         "decisions": decisions,
     }
     (folder / "meta.json").write_text(json.dumps(meta, indent=1))

@@ -29,14 +29,14 @@ per kind of encoder), so the cost grows linearly with the number of columns.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import polars as pl
 
-from ge4rec.data.queries import collect, collect_all, shown
+from ge4rec.data.queries import WIDE_COLUMNS, collect, collect_all, column_stats, shown
 from ge4rec.data.spec import (
     CATEGORICAL,
     FIRST_VALUE_ID,
@@ -120,10 +120,16 @@ def _text(name: str) -> pl.Expr:
     return pl.col(name).cast(pl.String)
 
 
-def _ids(offset: int, vocabulary: pl.Series) -> pl.Series:
-    return pl.Series(
-        np.arange(offset + FIRST_VALUE_ID, offset + FIRST_VALUE_ID + len(vocabulary), dtype=np.int32)
-    )
+def _or_empty(vocabulary: pl.Series | None) -> pl.Series:
+    return vocabulary if vocabulary is not None else pl.Series("t", [], dtype=pl.String)
+
+
+def _lookup(text: pl.Expr, vocabulary: pl.Series, offset: int) -> pl.Expr:
+    """Table rows of text values: offset + FIRST_VALUE_ID + the value's position in the vocabulary,
+    offset + OOV_ID for a value not in it. A cast to an Enum of the vocabulary finds the position
+    (polars plans many of these in time linear in their number, unlike replace_strict)."""
+    position = text.cast(pl.Enum(vocabulary), strict=False).to_physical().cast(pl.Int32)
+    return (position + (offset + FIRST_VALUE_ID)).fill_null(offset + OOV_ID)
 
 
 @dataclass
@@ -145,7 +151,7 @@ class _Encoder:
 
     def params(self) -> dict[str, Any]:
         """JSON-able fitted state (vocabularies are saved apart, in vocabulary.parquet)."""
-        return {"kind": self.kind, **{k: v for k, v in asdict(self).items() if k != "vocabulary"}}
+        return {"kind": self.kind, **{k: v for k, v in vars(self).items() if k != "vocabulary"}}
 
     @classmethod
     def from_params(cls, params: dict[str, Any], vocabulary: pl.Series | None) -> _Encoder:
@@ -155,7 +161,7 @@ class _Encoder:
             raise ValueError(f"unknown {cls.kind} encoder keys {sorted(unknown)}")
         values = {k: v for k, v in params.items() if k in known}
         if "vocabulary" in known:
-            values["vocabulary"] = vocabulary if vocabulary is not None else pl.Series([], dtype=pl.String)
+            values["vocabulary"] = _or_empty(vocabulary)
         return cls(**values)
 
 
@@ -174,9 +180,7 @@ class CategoricalEncoder(_Encoder):
     def expression(self, offset: int) -> pl.Expr:
         missing_id = offset + (MISSING_ID if self.missing == "token" else OOV_ID)
         text = _text(self.name)
-        known = text.replace_strict(
-            self.vocabulary, _ids(offset, self.vocabulary), default=offset + OOV_ID, return_dtype=pl.Int32
-        )
+        known = _lookup(text, self.vocabulary, offset)
         return pl.when(text.is_null()).then(missing_id).otherwise(known).cast(pl.Int32)
 
 
@@ -240,10 +244,7 @@ class SequenceEncoder(_Encoder):
 
     def expression(self, offset: int) -> pl.Expr:
         length = int(self.max_len)
-        ids = _ids(offset, self.vocabulary)
-        tokens = self.tokens().list.eval(
-            pl.element().replace_strict(self.vocabulary, ids, default=offset + OOV_ID, return_dtype=pl.Int32)
-        )
+        tokens = self.tokens().list.eval(_lookup(pl.element(), self.vocabulary, offset))
         padding = pl.lit([0] * length, dtype=pl.List(pl.Int32))
         padded = pl.concat_list([tokens.list.head(length), padding])
         return padded.list.head(length).fill_null(padding).list.to_array(length)
@@ -302,6 +303,17 @@ class SplitReport:
     filled: dict[str, int]  # numeric field -> empty values that its fill replaces
 
 
+def _as_number(column: pl.Expr) -> pl.Expr:
+    return column.cast(pl.Float64, strict=False)
+
+
+_NUMERIC_PROBES = {
+    "empty": lambda c: c.is_null().sum(),
+    "text": lambda c: (c.is_not_null() & _as_number(c).is_null()).sum(),
+    "nonfinite": lambda c: (_as_number(c).is_nan() | _as_number(c).is_infinite()).sum(),
+}
+
+
 def _plural(n: int, word: str) -> str:
     return f"{n:,} {word}" + ("" if n == 1 else "s")
 
@@ -321,6 +333,7 @@ class Preprocessor:
         self.encoders = list(encoders)
         self.by_name = {e.name: e for e in self.encoders}
         self.fitted = False
+        self._schema: Schema | None = None
 
     @classmethod
     def from_specs(cls, specs: list[FieldSpec], label: str, options: Options) -> Preprocessor:
@@ -331,7 +344,11 @@ class Preprocessor:
     @property
     def schema(self) -> Schema:
         self._require_fit()
-        return Schema.build([(e.name, e.table_type, e.vocab_size, e.width) for e in self.encoders])
+        if self._schema is None:
+            self._schema = Schema.build(
+                [(e.name, e.table_type, e.vocab_size, e.width) for e in self.encoders]
+            )
+        return self._schema
 
     def _table_order(self) -> list[tuple[_Encoder, int]]:
         """Encoders in table order with their offsets."""
@@ -356,15 +373,9 @@ class Preprocessor:
             (y == 1.0).sum().alias("\0positives"),
             (y == 0.0).sum().alias("\0negatives"),
         ]
-        numeric = [e for e in self.encoders if isinstance(e, (NumericEncoder, BucketEncoder))]
-        for e in numeric:
-            raw, x = pl.col(e.name), pl.col(e.name).cast(pl.Float64, strict=False)
-            exprs += [
-                raw.is_null().sum().alias(f"{e.name}\0empty"),
-                (raw.is_not_null() & x.is_null()).sum().alias(f"{e.name}\0text"),
-                (x.is_nan() | x.is_infinite()).sum().alias(f"{e.name}\0nonfinite"),
-            ]
         stats = collect(frame.select(exprs), file).row(0, named=True)
+        numeric = [e for e in self.encoders if isinstance(e, (NumericEncoder, BucketEncoder))]
+        numeric_stats = column_stats(frame, [e.name for e in numeric], _NUMERIC_PROBES, file)
         rows = stats["\0rows"]
         if rows == 0:
             raise DataError(f"{file}: no rows (expected at least one)")
@@ -399,7 +410,7 @@ class Preprocessor:
         filled = {}
         v = pl.col("v").cast(pl.Float64, strict=False)
         for e in numeric:
-            text, nonfinite, empty = (stats[e.name + key] for key in ("\0text", "\0nonfinite", "\0empty"))
+            text, nonfinite, empty = (numeric_stats[e.name][k] for k in ("text", "nonfinite", "empty"))
             if text:
                 row, values = first(pl.col("v").is_not_null() & v.is_null(), e.name)
                 raise DataError(
@@ -455,7 +466,7 @@ class Preprocessor:
             queries.append(train.select(exprs) if exprs else train.select(pl.len()))
             names.append("buckets")
         if categorical:
-            queries.append(_value_counts(train.select([_text(e.name).alias(e.name) for e in categorical])))
+            queries.append(_value_counts(train.select(pl.col([e.name for e in categorical]).cast(pl.String))))
             names.append("categorical")
         if sequences:
             tokens = train.select([e.tokens().alias(e.name) for e in sequences])
@@ -482,14 +493,15 @@ class Preprocessor:
         if categorical:
             vocabularies = _vocabularies(results["categorical"], {e.name: e.min_count for e in categorical})
             for e in categorical:
-                e.vocabulary = vocabularies.get(e.name, pl.Series([], dtype=pl.String))
+                e.vocabulary = _or_empty(vocabularies.get(e.name))
         if sequences:
             vocabularies = _vocabularies(results["sequence"], {e.name: e.min_count for e in sequences})
             longest = results["sequence_length"].row(0, named=True)
             for e in sequences:
-                e.vocabulary = vocabularies.get(e.name, pl.Series([], dtype=pl.String))
+                e.vocabulary = _or_empty(vocabularies.get(e.name))
                 e.max_len = int(e.max_len or min(longest[e.name] or 1, 64))
         self.fitted = True
+        self._schema = None
         return self
 
     # -- encoding
@@ -503,28 +515,35 @@ class Preprocessor:
         if check:
             self.check(frame, file)
         order = self._table_order()
+        categorical = [(e, off) for e, off in order if isinstance(e, CategoricalEncoder)]
+        joined = categorical if len(categorical) > WIDE_COLUMNS else []
+        by_join = {e.name for e, _ in joined}
         exprs = [pl.col(self.label).cast(pl.Float64, strict=False).alias("\0label")]
-        exprs += [e.expression(offset).alias(e.name) for e, offset in order]
+        exprs += [e.expression(offset).alias(e.name) for e, offset in order if e.name not in by_join]
         df = collect(frame.select(exprs), file)
         n = df.height
+        columns = {name: df[name].to_numpy() for name in df.columns}
+        if joined:
+            ids = _lookup_by_join(frame, joined, n, file)
+            columns.update({e.name: ids[:, k] for k, (e, _) in enumerate(joined)})
         groups = {
             kind: [e for e, _ in order if e.table_type == kind] for kind in (CATEGORICAL, NUMERIC, SEQUENCE)
         }
         out = {"label": df["\0label"].cast(pl.Float32).to_numpy()}
         out["cat"] = (
-            np.stack([df[e.name].to_numpy() for e in groups[CATEGORICAL]], axis=1).astype(np.int32)
+            np.stack([columns[e.name] for e in groups[CATEGORICAL]], axis=1).astype(np.int32)
             if groups[CATEGORICAL]
             else np.zeros((n, 0), np.int32)
         )
         out["num"] = (
-            np.stack([df[e.name].to_numpy() for e in groups[NUMERIC]], axis=1).astype(np.float32)
+            np.stack([columns[e.name] for e in groups[NUMERIC]], axis=1).astype(np.float32)
             if groups[NUMERIC]
             else np.zeros((n, 0), np.float32)
         )
         out["seq"] = (
-            np.concatenate(
-                [df[e.name].to_numpy().reshape(n, e.width) for e in groups[SEQUENCE]], axis=1
-            ).astype(np.int32)
+            np.concatenate([columns[e.name].reshape(n, e.width) for e in groups[SEQUENCE]], axis=1).astype(
+                np.int32
+            )
             if groups[SEQUENCE]
             else np.zeros((n, 0), np.int32)
         )
@@ -543,19 +562,21 @@ class Preprocessor:
             "fields": {e.name: e.params() for e in self.encoders},
         }
         (Path(folder) / PREPROCESSOR_FILE).write_text(json.dumps(state, indent=1))
-        frames = [
-            pl.DataFrame(
+        with_vocabulary = [e for e in self.encoders if getattr(e, "vocabulary", None) is not None]
+        if with_vocabulary:
+            sizes = np.array([len(e.vocabulary) for e in with_vocabulary], dtype=np.int64)
+            table = pl.DataFrame(
                 {
-                    "field": e.name,
-                    "id": np.arange(FIRST_VALUE_ID, FIRST_VALUE_ID + len(e.vocabulary)),
-                    "value": e.vocabulary,
+                    "field": pl.Series([e.name for e in with_vocabulary], dtype=pl.String).gather(
+                        np.repeat(np.arange(len(sizes)), sizes)
+                    ),
+                    "id": np.arange(sizes.sum())
+                    - np.repeat(np.cumsum(sizes) - sizes, sizes)
+                    + FIRST_VALUE_ID,
+                    "value": pl.concat([e.vocabulary.rename("value") for e in with_vocabulary], rechunk=True),
                 }
             )
-            for e in self.encoders
-            if getattr(e, "vocabulary", None) is not None
-        ]
-        if frames:
-            pl.concat(frames).write_parquet(Path(folder) / VOCABULARY_FILE)
+            table.write_parquet(Path(folder) / VOCABULARY_FILE)
 
     @classmethod
     def load(cls, folder: Path) -> Preprocessor:
@@ -569,8 +590,7 @@ class Preprocessor:
         vocabularies: dict[str, pl.Series] = {}
         if (folder / VOCABULARY_FILE).is_file():
             table = pl.read_parquet(folder / VOCABULARY_FILE).sort(["field", "id"])
-            for (name,), part in table.partition_by("field", as_dict=True).items():
-                vocabularies[name] = part["value"]
+            vocabularies = _split_by(table["field"], table["value"].rename("t"))
         encoders = []
         for name in state["order"]:
             params = state["fields"][name]
@@ -592,11 +612,68 @@ def _vocabularies(counts: pl.DataFrame, min_counts: dict[str, int]) -> dict[str,
     """Each field's values seen at least min_count times, most frequent first (ties by value)."""
     if counts.height == 0:
         return {}
-    minimum = pl.col("\0field").replace_strict(min_counts, return_dtype=pl.Int64)
-    kept = counts.filter(pl.col("\0n") >= minimum).sort(
-        ["\0field", "\0n", "\0value"], descending=[False, True, False]
+    minimum = pl.DataFrame({"\0field": list(min_counts), "\0min": list(min_counts.values())})
+    kept = (
+        counts.join(minimum, on="\0field")
+        .filter(pl.col("\0n") >= pl.col("\0min"))
+        .sort(["\0field", "\0n", "\0value"], descending=[False, True, False])
     )
-    return {
-        name: part["\0value"].rename("t")
-        for (name,), part in kept.partition_by("\0field", as_dict=True).items()
-    }
+    return _split_by(kept["\0field"], kept["\0value"].rename("t"))
+
+
+def _split_by(keys: pl.Series, values: pl.Series) -> dict[str, pl.Series]:
+    """Slices of `values` per run of equal `keys` (sorted), without one filter per key."""
+    if keys.len() == 0:
+        return {}
+    starts = (keys != keys.shift(1)).fill_null(True).arg_true().to_list()
+    ends = starts[1:] + [keys.len()]
+    names = keys.gather(starts).to_list()
+    return {name: values.slice(a, b - a) for name, a, b in zip(names, starts, ends)}
+
+
+def _lookup_by_join(frame: pl.LazyFrame, encoders: list, rows: int, file: str) -> np.ndarray:
+    """[rows, len(encoders)] table rows of many categorical fields, from one join of the long
+    (row, field, value) frame with all vocabularies, instead of one expression per field."""
+    names = [e.name for e, _ in encoders]
+    sizes = np.array([len(e.vocabulary) for e, _ in encoders], dtype=np.int64)
+    starts = np.repeat(np.array([off for _, off in encoders], dtype=np.int64) + FIRST_VALUE_ID, sizes)
+    positions = np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    vocabulary = pl.DataFrame(
+        {
+            "\0field": pl.Series(np.repeat(np.arange(len(names), dtype=np.int32), sizes)),
+            "\0value": pl.concat([e.vocabulary.rename("\0value") for e, _ in encoders], rechunk=True)
+            if len(encoders)
+            else pl.Series([], dtype=pl.String),
+            "\0id": pl.Series((starts + positions).astype(np.int32)),
+        }
+    )
+    fields = pl.DataFrame(
+        {
+            "\0name": names,
+            "\0field": pl.Series(np.arange(len(names), dtype=np.int32)),
+            "\0missing": pl.Series(
+                [off + (MISSING_ID if e.missing == "token" else OOV_ID) for e, off in encoders],
+                dtype=pl.Int32,
+            ),
+            "\0oov": pl.Series([off + OOV_ID for _, off in encoders], dtype=pl.Int32),
+        }
+    )
+    value = pl.col("\0value")
+    long = (
+        frame.select(pl.col(names).cast(pl.String))
+        .with_row_index("\0row")
+        .unpivot(index="\0row", variable_name="\0name", value_name="\0value")
+        .join(fields.lazy(), on="\0name", how="left")
+        .join(vocabulary.lazy(), on=["\0field", "\0value"], how="left")
+        .select(
+            "\0row",
+            "\0field",
+            pl.when(value.is_null())
+            .then(pl.col("\0missing"))
+            .otherwise(pl.col("\0id").fill_null(pl.col("\0oov"))),
+        )
+    )
+    found = collect(long, file)
+    out = np.empty((rows, len(names)), dtype=np.int32)
+    out[found["\0row"].to_numpy(), found["\0field"].to_numpy()] = found[:, 2].to_numpy()
+    return out

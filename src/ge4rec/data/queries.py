@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import polars as pl
 
 from ge4rec.errors import ConfigError, DataError
@@ -40,3 +43,27 @@ def collect_all(queries: list[pl.LazyFrame], file: str) -> list[pl.DataFrame]:
         return pl.collect_all(queries, engine="streaming")
     except Exception as exc:
         _reraise(exc, file)
+
+
+# Above this many columns, per-column statistics and lookups run on a long (unpivoted) frame:
+# polars plans a select in time proportional to its number of expressions at a cost per
+# expression that dominates for thousands of columns, while one group_by or join over the long
+# frame costs the same whatever the number of columns. Below it, the wide select is cheaper.
+WIDE_COLUMNS = 200
+
+
+def column_stats(
+    lf: pl.LazyFrame, names: list[str], stats: dict[str, Callable[[pl.Expr], pl.Expr]], file: str
+) -> dict[str, dict[str, Any]]:
+    """{column: {stat: value}} of aggregations `stats[stat](column expression)`, in one query."""
+    if not names:
+        return {}
+    schema = lf.collect_schema()
+    if len(names) <= WIDE_COLUMNS or any(schema[n] != pl.String for n in names):
+        exprs = [fn(pl.col(n)).alias(f"{n}\0{stat}") for n in names for stat, fn in stats.items()]
+        row = collect(lf.select(exprs), file).row(0, named=True)
+        return {n: {stat: row[f"{n}\0{stat}"] for stat in stats} for n in names}
+    value = pl.col("\0value")
+    long = lf.select(names).unpivot(variable_name="\0field", value_name="\0value")
+    table = collect(long.group_by("\0field").agg([fn(value).alias(stat) for stat, fn in stats.items()]), file)
+    return {row.pop("\0field"): row for row in table.iter_rows(named=True)}
