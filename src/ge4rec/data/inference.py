@@ -107,7 +107,8 @@ def infer_types(
                 s.type = CATEGORICAL
                 if floats > ints:  # non-integer numbers mixed with text: say which way it went
                     decisions.append(
-                        f"{file}: column '{s.name}' holds {floats} numbers and {n - floats} other values: "
+                        f"{file}: column '{s.name}' holds {floats:,} numbers and {n - floats:,} other "
+                        f"value{'' if n - floats == 1 else 's'}: "
                         f"read as categorical (dataset.field_options.{s.name}.type=numeric requires numbers)"
                     )
         elif dtype.is_float():

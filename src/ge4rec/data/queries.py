@@ -26,7 +26,10 @@ def shown(value: object, limit: int = 40) -> str:
 def _reraise(exc: Exception, file: str):
     if isinstance(exc, (DataError, ConfigError)):  # ours, raised inside a query (dataset.derive):
         raise type(exc)(one_line(exc, 1000)) from None  # polars appends the expression: keep line one
-    raise DataError(f"{file}: {one_line(exc)}") from None
+    message = one_line(exc)
+    if "more fields than defined" in message:  # polars' words for a row longer than the header
+        message = "a row has more fields than the header (check dataset.csv_delimiter and quoting)"
+    raise DataError(f"{file}: {message}") from None
 
 
 def collect(lf: pl.LazyFrame, file: str) -> pl.DataFrame:
