@@ -1,3 +1,4 @@
+import json
 import os
 from pathlib import Path
 
@@ -211,3 +212,88 @@ def test_no_temporary_folders_left_after_success(tmp_path):
     leftovers = [p for p in (tmp_path / "cache").iterdir() if p.name.startswith(".")]
     assert leftovers == []
     assert os.listdir(tmp_path / "cache")
+
+
+def test_preprocessor_fits_on_train_and_reads_back_by_name(tmp_path):
+    from ge4rec.data.preprocess import Options, Preprocessor
+    from ge4rec.data.spec import FieldSpec
+
+    folder = csv_data(tmp_path)
+    data = load(tmp_path)
+    frames = {s: pl.scan_csv(folder / f"{s}.csv", infer_schema=False) for s in ("train", "valid", "test")}
+    specs = [FieldSpec(f.name, type=f.type) for f in data.schema.fields]
+    pre = Preprocessor.from_specs(specs, "click", Options(numeric_missing="mean")).fit(frames["train"])
+    assert pre.schema == data.schema
+    for split, frame in frames.items():
+        encoded = pre.transform(frame, f"{split}.csv")
+        for part in ("cat", "num", "seq", "label"):
+            np.testing.assert_array_equal(encoded[part], getattr(data.splits[split], part).numpy())
+
+    # the saved state is keyed by field name: reordering what is on disk changes nothing
+    saved = tmp_path / "saved"
+    saved.mkdir()
+    pre.save(saved)
+    state = json.loads((saved / "preprocessor.json").read_text())
+    state["fields"] = dict(reversed(state["fields"].items()))
+    (saved / "preprocessor.json").write_text(json.dumps(state))
+    vocabulary = pl.read_parquet(saved / "vocabulary.parquet")
+    vocabulary.reverse().write_parquet(saved / "vocabulary.parquet")
+    loaded = Preprocessor.load(saved)
+    assert loaded.schema == data.schema
+    assert loaded.by_name["user"].vocabulary.to_list() == ["u1", "u2", "u3"]
+    np.testing.assert_array_equal(
+        loaded.transform(frames["valid"], "valid.csv")["seq"], data.splits["valid"].seq.numpy()
+    )
+    assert data.preprocessor.by_name["price"].mean == pytest.approx(2.5)  # the cached entry's own
+
+
+def test_many_fields_take_the_long_frame_path_with_identical_results(tmp_path, monkeypatch):
+    from ge4rec.data import preprocess, queries
+
+    csv_data(tmp_path)
+    wide = load(tmp_path)
+    monkeypatch.setattr(queries, "WIDE_COLUMNS", 0)
+    monkeypatch.setattr(preprocess, "WIDE_COLUMNS", 0)
+    cfg = compose_config(
+        ["dataset=csv", f"dataset.path={tmp_path / 'data'}", "dataset.numeric_missing=mean"], tmp_path
+    )
+    long = load_dataset(cfg.dataset, tmp_path / "other-cache")
+    assert long.schema == wide.schema
+    for split in wide.splits:
+        for part in ("cat", "num", "seq", "label"):
+            assert torch.equal(getattr(long.splits[split], part), getattr(wide.splits[split], part))
+
+
+def test_preprocessing_version_is_part_of_the_cache_key(tmp_path, monkeypatch):
+    from ge4rec.data import prepare
+
+    csv_data(tmp_path)
+    first = load(tmp_path)
+    monkeypatch.setattr(prepare, "PREPROCESSING_VERSION", prepare.PREPROCESSING_VERSION + 1)
+    again = load(tmp_path)
+    assert not again.reused_cache and again.cache_dir != first.cache_dir
+
+
+def test_cache_entry_has_a_manifest_of_every_file(tmp_path):
+    csv_data(tmp_path)
+    entry = load(tmp_path).cache_dir
+    manifest = json.loads((entry / "manifest.json").read_text())["files"]
+    on_disk = {p.name for p in entry.iterdir()} - {"manifest.json"}
+    assert set(manifest) == on_disk and {"preprocessor.json", "meta.json", "train_cat.npy"} <= on_disk
+    assert all(manifest[name]["size"] == (entry / name).stat().st_size for name in manifest)
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("dataset.numeric_missing=sometimes", "dataset.numeric_missing: 'sometimes'"),
+        ("dataset.numeric=scale", "dataset.numeric: 'scale'"),
+        ("dataset.fingerprint=size", "dataset.fingerprint: 'size'"),
+        ("+dataset.field_options.price.missing=token", "field 'price': missing 'token'"),
+    ],
+)
+def test_bad_preprocessing_options_are_config_errors(tmp_path, override, message):
+    csv_data(tmp_path)
+    with pytest.raises(ConfigError, match=message):
+        load(tmp_path, override)
+    assert cache_entries(tmp_path) == []
