@@ -21,6 +21,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -34,6 +35,8 @@ log = logging.getLogger("ge4rec.data")
 # bump when the files of an entry or their meaning change
 CACHE_FORMAT = 2
 MANIFEST = "manifest.json"
+# a temporary build (or discard) folder: "." + entry name (NAME-<20 hex digits>) + "." + random
+_BUILD_FOLDER = re.compile(r"^\.(.+-[0-9a-f]{20})\.[A-Za-z0-9_]+$")
 _CHUNK = 1 << 20
 
 
@@ -196,9 +199,10 @@ def remove_interrupted_builds(cache_root: Path) -> None:
     if not cache_root.is_dir():
         return
     for path in cache_root.iterdir():
-        if not (path.name.startswith(".") and path.is_dir() and "." in path.name[1:]):
+        match = _BUILD_FOLDER.match(path.name)
+        if not (match and path.is_dir()):
             continue
-        entry = cache_root / path.name[1:].rsplit(".", 1)[0]
+        entry = cache_root / match.group(1)
         with entry_lock(entry, wait=False) as held:
             if held and path.exists():
                 shutil.rmtree(path, ignore_errors=True)
