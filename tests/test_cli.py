@@ -32,7 +32,9 @@ def test_list_shows_data_sets_models_and_paradigms(tmp_path, capsys, monkeypatch
     presets = {p.stem for p in (Path(config_dir()) / "dataset").glob("*.yaml") if not p.stem.startswith("_")}
     datasets = table_rows(result.stdout, "data sets (dataset=NAME)")
     assert set(datasets) == presets and {"synthetic", "movielens100k", "csv"} <= presets
-    assert all(len(cells) == 4 and cells[-1] for cells in datasets.values())  # rows, fields, source, description
+    assert all(
+        len(cells) == 4 and cells[-1] for cells in datasets.values()
+    )  # rows, fields, source, description
     assert datasets["movielens100k"][:2] == ["70,000 / 19,999 / 10,001", "10"]
     assert datasets["csv"][:3] == ["-", "-", "-"]  # a data set without a listing
     models = table_rows(result.stdout, "models (model=NAME)")

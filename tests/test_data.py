@@ -1,3 +1,5 @@
+import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +12,7 @@ from ge4rec.data.spec import FIRST_VALUE_ID, MISSING_ID, OOV_ID
 from ge4rec.errors import ConfigError, DataError
 from ge4rec.models.embedding import FeatureEmbedding
 
-from conftest import TINY, compose_config, load_csv_folder, write_csv_folder
+from conftest import TINY, compose_config, write_csv_folder
 
 TRAIN = """click,user,city,price,tags,score
 1,u1,paris,1.5,a^b,3
@@ -35,6 +37,15 @@ def csv_data(tmp_path: Path, **replace) -> Path:
     return write_csv_folder(tmp_path / "data", texts)
 
 
+def load(tmp_path: Path, *overrides: str):
+    """The CSV data set; TRAIN's one empty price is filled with the train mean (asked for here)."""
+    cfg = compose_config(
+        ["dataset=csv", f"dataset.path={tmp_path / 'data'}", "dataset.numeric_missing=mean", *overrides],
+        tmp_path,
+    )
+    return load_dataset(cfg.dataset, cfg.cache_dir)
+
+
 def cache_entries(tmp_path: Path) -> list[str]:
     cache = tmp_path / "cache"
     return sorted(p.name for p in cache.iterdir() if p.is_dir()) if cache.is_dir() else []
@@ -42,7 +53,7 @@ def cache_entries(tmp_path: Path) -> list[str]:
 
 def test_schema_is_inferred_from_train(tmp_path):
     csv_data(tmp_path)
-    data = load_csv_folder(tmp_path)
+    data = load(tmp_path)
     types = {f.name: f.type for f in data.schema.fields}
     assert data.meta["label"] == "click"
     assert types == {
@@ -62,7 +73,7 @@ def test_schema_is_inferred_from_train(tmp_path):
 
 def test_vocabulary_fitted_on_train_only(tmp_path):
     csv_data(tmp_path)
-    data = load_csv_folder(tmp_path)
+    data = load(tmp_path)
     user = data.schema.fields[0]
     assert user.name == "user" and user.vocab_size == FIRST_VALUE_ID + 3  # u1, u2, u3
     valid_user = data.splits["valid"].cat[:, 0] - user.offset
@@ -79,7 +90,7 @@ def test_vocabulary_fitted_on_train_only(tmp_path):
 
 def test_min_count_and_missing_as_oov(tmp_path):
     csv_data(tmp_path)
-    data = load_csv_folder(tmp_path, "dataset.min_count=2", "dataset.missing=oov")
+    data = load(tmp_path, "dataset.min_count=2", "dataset.missing=oov")
     user = data.schema.fields[0]
     assert user.vocab_size == FIRST_VALUE_ID + 2  # u3 seen once -> OOV
     ids = (data.splits["train"].cat[:, 0] - user.offset).tolist()
@@ -90,7 +101,7 @@ def test_min_count_and_missing_as_oov(tmp_path):
 
 def test_numeric_normalised_with_train_statistics(tmp_path):
     csv_data(tmp_path)
-    data = load_csv_folder(tmp_path)
+    data = load(tmp_path)
     train_prices = np.array([1.5, 2.5, 3.5, 2.5, 0.5, 4.5])  # the missing one filled with the mean 2.5
     mean, std = 2.5, np.std([1.5, 2.5, 3.5, 0.5, 4.5], ddof=1)
     np.testing.assert_allclose(data.splits["train"].num[:, 0].numpy(), (train_prices - mean) / std, rtol=1e-6)
@@ -101,7 +112,7 @@ def test_numeric_normalised_with_train_statistics(tmp_path):
 
 def test_declared_fields_and_per_field_options(tmp_path):
     csv_data(tmp_path)
-    data = load_csv_folder(
+    data = load(
         tmp_path,
         "dataset.fields=[user,{name:score,type:numeric},price]",
         "+dataset.field_options.price.numeric=bucketize",
@@ -115,7 +126,7 @@ def test_declared_fields_and_per_field_options(tmp_path):
 
 def test_sequence_field_is_masked_mean_of_its_tokens(tmp_path):
     csv_data(tmp_path)
-    data = load_csv_folder(tmp_path)
+    data = load(tmp_path)
     emb = FeatureEmbedding(data.schema, dim=4, init_std=1.0)
     batch = data.splits["train"].as_batch()
     out, _ = emb(batch)
@@ -130,19 +141,17 @@ def test_sequence_field_is_masked_mean_of_its_tokens(tmp_path):
 
 def test_cache_reused_when_unchanged_and_rebuilt_on_a_changed_byte(tmp_path):
     folder = csv_data(tmp_path)
-    first = load_csv_folder(tmp_path)
+    first = load(tmp_path)
     assert not first.reused_cache
-    again = load_csv_folder(tmp_path)
+    again = load(tmp_path)
     assert again.reused_cache and again.cache_dir == first.cache_dir
     text = (folder / "test.csv").read_text()
     (folder / "test.csv").write_text(text.replace("3.0", "3.1"))  # one byte
-    rebuilt = load_csv_folder(tmp_path)
+    rebuilt = load(tmp_path)
     assert not rebuilt.reused_cache and rebuilt.cache_dir != first.cache_dir
-    changed_config = load_csv_folder(tmp_path, "dataset.min_count=2")
+    changed_config = load(tmp_path, "dataset.min_count=2")
     assert not changed_config.reused_cache
-    assert load_csv_folder(
-        tmp_path, "embedding_dim=4"
-    ).reused_cache  # the embedding size is not part of the key
+    assert load(tmp_path, "embedding_dim=4").reused_cache  # the embedding size is not part of the key
 
 
 @pytest.mark.parametrize(
@@ -158,14 +167,14 @@ def test_cache_reused_when_unchanged_and_rebuilt_on_a_changed_byte(tmp_path):
 def test_bad_input_is_a_clear_error_and_leaves_no_cache(tmp_path, replace, message):
     csv_data(tmp_path, **replace)
     with pytest.raises(DataError, match=message):
-        load_csv_folder(tmp_path)
+        load(tmp_path)
     assert cache_entries(tmp_path) == []
 
 
 def test_unknown_field_option_is_a_config_error(tmp_path):
     csv_data(tmp_path)
     with pytest.raises(ConfigError, match="'colour' is not a field"):
-        load_csv_folder(tmp_path, "+dataset.field_options.colour.min_count=2")
+        load(tmp_path, "+dataset.field_options.colour.min_count=2")
     assert cache_entries(tmp_path) == []
 
 
@@ -199,9 +208,92 @@ def test_synthetic_is_reproducible_and_seeded(tmp_path):
 
 def test_no_temporary_folders_left_after_success(tmp_path):
     csv_data(tmp_path)
-    data = load_csv_folder(tmp_path)
-    cache = tmp_path / "cache"
-    assert [p.name for p in cache.iterdir() if p.name.startswith(".")] == []
-    # the finished entry is the one folder in the cache
-    assert [p for p in cache.iterdir() if p.is_dir()] == [data.cache_dir]
-    assert (data.cache_dir / "meta.json").is_file()
+    load(tmp_path)
+    leftovers = [p for p in (tmp_path / "cache").iterdir() if p.name.startswith(".")]
+    assert leftovers == []
+    assert os.listdir(tmp_path / "cache")
+
+
+def test_preprocessor_fits_on_train_and_reads_back_by_name(tmp_path):
+    from ge4rec.data.preprocess import Options, Preprocessor
+    from ge4rec.data.spec import FieldSpec
+
+    folder = csv_data(tmp_path)
+    data = load(tmp_path)
+    frames = {s: pl.scan_csv(folder / f"{s}.csv", infer_schema=False) for s in ("train", "valid", "test")}
+    specs = [FieldSpec(f.name, type=f.type) for f in data.schema.fields]
+    pre = Preprocessor.from_specs(specs, "click", Options(numeric_missing="mean")).fit(frames["train"])
+    assert pre.schema == data.schema
+    for split, frame in frames.items():
+        encoded = pre.transform(frame, f"{split}.csv")
+        for part in ("cat", "num", "seq", "label"):
+            np.testing.assert_array_equal(encoded[part], getattr(data.splits[split], part).numpy())
+
+    # the saved state is keyed by field name: reordering what is on disk changes nothing
+    saved = tmp_path / "saved"
+    saved.mkdir()
+    pre.save(saved)
+    state = json.loads((saved / "preprocessor.json").read_text())
+    state["fields"] = dict(reversed(state["fields"].items()))
+    (saved / "preprocessor.json").write_text(json.dumps(state))
+    vocabulary = pl.read_parquet(saved / "vocabulary.parquet")
+    vocabulary.reverse().write_parquet(saved / "vocabulary.parquet")
+    loaded = Preprocessor.load(saved)
+    assert loaded.schema == data.schema
+    assert loaded.by_name["user"].vocabulary.to_list() == ["u1", "u2", "u3"]
+    np.testing.assert_array_equal(
+        loaded.transform(frames["valid"], "valid.csv")["seq"], data.splits["valid"].seq.numpy()
+    )
+    assert data.preprocessor.by_name["price"].mean == pytest.approx(2.5)  # the cached entry's own
+
+
+def test_many_fields_take_the_long_frame_path_with_identical_results(tmp_path, monkeypatch):
+    from ge4rec.data import preprocess, queries
+
+    csv_data(tmp_path)
+    wide = load(tmp_path)
+    monkeypatch.setattr(queries, "WIDE_COLUMNS", 0)
+    monkeypatch.setattr(preprocess, "WIDE_COLUMNS", 0)
+    cfg = compose_config(
+        ["dataset=csv", f"dataset.path={tmp_path / 'data'}", "dataset.numeric_missing=mean"], tmp_path
+    )
+    long = load_dataset(cfg.dataset, tmp_path / "other-cache")
+    assert long.schema == wide.schema
+    for split in wide.splits:
+        for part in ("cat", "num", "seq", "label"):
+            assert torch.equal(getattr(long.splits[split], part), getattr(wide.splits[split], part))
+
+
+def test_preprocessing_version_is_part_of_the_cache_key(tmp_path, monkeypatch):
+    from ge4rec.data import prepare
+
+    csv_data(tmp_path)
+    first = load(tmp_path)
+    monkeypatch.setattr(prepare, "PREPROCESSING_VERSION", prepare.PREPROCESSING_VERSION + 1)
+    again = load(tmp_path)
+    assert not again.reused_cache and again.cache_dir != first.cache_dir
+
+
+def test_cache_entry_has_a_manifest_of_every_file(tmp_path):
+    csv_data(tmp_path)
+    entry = load(tmp_path).cache_dir
+    manifest = json.loads((entry / "manifest.json").read_text())["files"]
+    on_disk = {p.name for p in entry.iterdir()} - {"manifest.json"}
+    assert set(manifest) == on_disk and {"preprocessor.json", "meta.json", "train_cat.npy"} <= on_disk
+    assert all(manifest[name]["size"] == (entry / name).stat().st_size for name in manifest)
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("dataset.numeric_missing=sometimes", "dataset.numeric_missing: 'sometimes'"),
+        ("dataset.numeric=scale", "dataset.numeric: 'scale'"),
+        ("dataset.fingerprint=size", "dataset.fingerprint: 'size'"),
+        ("+dataset.field_options.price.missing=token", "field 'price': missing 'token'"),
+    ],
+)
+def test_bad_preprocessing_options_are_config_errors(tmp_path, override, message):
+    csv_data(tmp_path)
+    with pytest.raises(ConfigError, match=message):
+        load(tmp_path, override)
+    assert cache_entries(tmp_path) == []

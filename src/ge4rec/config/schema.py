@@ -232,12 +232,21 @@ class DatasetConfig:
     missing: str = one_of("token", MISSING_MODES)
     # numeric fields: normalize (z-score on train) | bucketize | none
     numeric: str = one_of("normalize", NUMERIC_MODES)
+    # empty values of numeric fields (normalize | none) in any split: error (stop, naming file,
+    # column and rows) | mean (the train mean) | zero; a field's own `missing` (mean, zero or a
+    # number) wins. Filled values are logged and listed under `decisions` in metrics.json.
+    # Bucketized fields give empty values their own id.
+    numeric_missing: str = one_of("error", ("error", "mean", "zero"))
     # bucketize: equal-frequency buckets fitted on train
     num_buckets: int = integer(10)
     # multi-valued fields: padded length (null: the longest in train, at most 64)
     max_len: int | None = integer(None)
     # the recommended embedding size for this data set
     embedding_dim: int = integer(16)
+    # how the cache recognises changed source files: content (a checksum of every byte, read on
+    # every run) | mtime (re-read only files whose size or modification time changed; faster for
+    # large files, but an edit that keeps both is not seen)
+    fingerprint: str = one_of("content", ("content", "mtime"))
     # what `ge4rec list` shows (not part of the cache key or the config hash): rows {train, valid,
     # test} (or {total} for one file split by ratio), fields (as the model sees them) and source
     listing: DatasetListing = field(default_factory=lambda: DatasetListing())

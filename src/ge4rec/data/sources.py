@@ -6,8 +6,6 @@ names from `dataset.columns`."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import re
 from dataclasses import dataclass
@@ -18,7 +16,6 @@ import polars as pl
 from omegaconf import OmegaConf
 
 from ge4rec.errors import ConfigError, DataError
-from ge4rec.io import write_json
 
 SPLITS = ("train", "valid", "test")
 EXTENSIONS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".txt": "csv", ".tsv": "csv"}
@@ -225,33 +222,6 @@ def split_single_file(lf: pl.LazyFrame, ratios, seed: int, source: Source) -> di
         )
         for split, rows in zip(SPLITS, parts)
     }
-
-
-def fingerprint_files(paths: list[Path], memo_file: Path | None) -> str:
-    """Content hash of the source files. A memo keyed by (size, mtime) spares rehashing unchanged files."""
-    memo: dict[str, dict] = {}
-    if memo_file is not None and memo_file.is_file():
-        try:
-            memo = json.loads(memo_file.read_text())
-        except (OSError, ValueError):
-            memo = {}
-    digest = hashlib.blake2b(digest_size=16)
-    changed = False
-    for path in sorted(set(paths)):
-        stat = path.stat()
-        key = str(path.resolve())
-        entry = memo.get(key)
-        if entry and entry["size"] == stat.st_size and entry["mtime_ns"] == stat.st_mtime_ns:
-            content = entry["hash"]
-        else:
-            with open(path, "rb") as fh:
-                content = hashlib.file_digest(fh, "blake2b").hexdigest()
-            memo[key] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "hash": content}
-            changed = True
-        digest.update(content.encode())
-    if changed and memo_file is not None:
-        write_json(memo_file, memo, indent=None)
-    return digest.hexdigest()
 
 
 def _first_line(exc: BaseException) -> str:

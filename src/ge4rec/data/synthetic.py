@@ -13,6 +13,10 @@ import polars as pl
 
 from ge4rec.errors import ConfigError
 
+# Part of the cache key of the built-in data set: bump it whenever generation changes (any change
+# to what `simulate` draws for the same config), or runs will reuse data drawn by the old code.
+GENERATOR_VERSION = 1
+
 
 def _zipf_sample(rng: np.random.Generator, cardinality: int, exponent: float, n: int) -> np.ndarray:
     weights = 1.0 / np.arange(1, cardinality + 1) ** exponent

@@ -39,6 +39,7 @@ IGNORED_CONFIG_KEYS: tuple[str, ...] = (
     "hydra",
     "dataset.download",  # where `ge4rec data download` fetches the files from
     "dataset.listing",  # rows, fields and source shown by `ge4rec list`
+    "dataset.fingerprint",  # how the cache notices changed files, not what the data is
 )
 
 # keys added to the configs after runs were first recorded, with the value every earlier run had
@@ -47,6 +48,7 @@ IGNORED_CONFIG_KEYS: tuple[str, ...] = (
 NEUTRAL_CONFIG_VALUES: dict[str, Any] = {
     "dataset.header": True,
     "dataset.columns": None,
+    "dataset.numeric_missing": "error",
 }
 
 PARADIGMS = ("disc", "sfg")  # the two sides of every comparison: DIS and SFG

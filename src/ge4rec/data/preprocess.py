@@ -1,0 +1,679 @@
+"""The fitted preprocessing of a data set: one typed encoder per field, fitted on the train split
+and applied to every split, in the style of scikit-learn (`fit`, then `transform` any frame).
+
+    pre = Preprocessor.from_specs(specs, label="click", options=Options())
+    pre.fit(train)                       # vocabularies, statistics, bucket edges: train only
+    arrays = pre.transform(valid, "valid.csv")   # {"label", "cat", "num", "seq"} numpy arrays
+    pre.save(folder); Preprocessor.load(folder)  # fields read back by name
+
+Encoders:
+- CategoricalEncoder: a vocabulary of the values seen at least `min_count` times in train (most
+  frequent first); unseen values map to the OOV id, empty ones to the missing id (missing: token)
+  or the OOV id (missing: oov).
+- NumericEncoder: the value (after an optional transform) z-scored with train's mean and standard
+  deviation (numeric: normalize) or used as it is (numeric: none).
+- BucketEncoder: the value's equal-frequency bucket from train quantiles (numeric: bucketize),
+  an empty value its own id; embedded like a categorical field.
+- SequenceEncoder: separator-split tokens with a vocabulary like a categorical field's, padded
+  or cut to `max_len`.
+
+Bad values are never encoded silently: `check` (run by `transform`) stops with a one-line error
+naming the file, column, number of rows and first row for a label that is not 0/1, a split with
+one class only, and a numeric value that is text, NaN, infinite, or empty where no fill was asked
+for (dataset.numeric_missing, or a field's `missing`).
+
+Every statistic of every field is computed in a handful of queries over the train split (one
+per kind of encoder), so the cost grows linearly with the number of columns.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import polars as pl
+
+from ge4rec.data.queries import WIDE_COLUMNS, collect, collect_all, column_stats, shown
+from ge4rec.data.spec import (
+    CATEGORICAL,
+    FIRST_VALUE_ID,
+    MISSING_ID,
+    MISSING_MODES,
+    NUMERIC,
+    NUMERIC_MODES,
+    OOV_ID,
+    SEQUENCE,
+    FieldSpec,
+    Schema,
+)
+from ge4rec.errors import ConfigError, DataError
+
+# bump whenever the encoded arrays for the same input and options can change
+PREPROCESSING_VERSION = 2
+NUMERIC_MISSING = ("error", "mean", "zero")
+PREPROCESSOR_FILE = "preprocessor.json"
+VOCABULARY_FILE = "vocabulary.parquet"
+
+
+@dataclass
+class Options:
+    """The data set's defaults for every field (a field's own options override them)."""
+
+    separator: str = "^"
+    min_count: int = 1
+    missing: str = "token"
+    numeric: str = "normalize"
+    num_buckets: int = 10
+    max_len: int | None = None
+    numeric_missing: str = "error"
+
+    @classmethod
+    def from_config(cls, cfg) -> Options:
+        def number(key: str, default, minimum: int):
+            value = cfg.get(key, default)
+            if value is None and key == "max_len":
+                return None
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise ConfigError(f"dataset.{key}: {value!r} (expected an integer >= {minimum})")
+            return value
+
+        options = cls(
+            separator=str(cfg.get("separator", "^")),
+            min_count=number("min_count", 1, 1),
+            missing=str(cfg.get("missing", "token")),
+            numeric=str(cfg.get("numeric", "normalize")),
+            num_buckets=number("num_buckets", 10, 1),
+            max_len=number("max_len", None, 1),
+            numeric_missing=str(cfg.get("numeric_missing", "error")),
+        )
+        if not options.separator:
+            raise ConfigError("dataset.separator: empty (expected a character such as '^')")
+        for key, allowed in (
+            ("missing", MISSING_MODES),
+            ("numeric", NUMERIC_MODES),
+            ("numeric_missing", NUMERIC_MISSING),
+        ):
+            if getattr(options, key) not in allowed:
+                raise ConfigError(
+                    f"dataset.{key}: '{getattr(options, key)}' (expected one of {', '.join(allowed)})"
+                )
+        return options
+
+
+# ----------------------------------------------------------------------------- encoders
+
+
+def numeric_value(name: str, transform: str) -> pl.Expr:
+    """A column as Float64 (text that is not a number becomes null), transformed."""
+    x = pl.col(name).cast(pl.Float64, strict=False)
+    if transform == "log1p":
+        x = x.sign() * x.abs().log1p()
+    elif transform == "log_square":  # the Criteo custom: v > 2 -> floor(log(v)^2)
+        x = pl.when(x > 2).then(x.log().pow(2).floor()).otherwise(x)
+    return x
+
+
+def _text(name: str) -> pl.Expr:
+    return pl.col(name).cast(pl.String)
+
+
+def _or_empty(vocabulary: pl.Series | None) -> pl.Series:
+    return vocabulary if vocabulary is not None else pl.Series("t", [], dtype=pl.String)
+
+
+def _lookup(text: pl.Expr, vocabulary: pl.Series, offset: int) -> pl.Expr:
+    """Table rows of text values: offset + FIRST_VALUE_ID + the value's position in the vocabulary,
+    offset + OOV_ID for a value not in it. A cast to an Enum of the vocabulary finds the position
+    (polars plans many of these in time linear in their number, unlike replace_strict)."""
+    position = text.cast(pl.Enum(vocabulary), strict=False).to_physical().cast(pl.Int32)
+    return (position + (offset + FIRST_VALUE_ID)).fill_null(offset + OOV_ID)
+
+
+@dataclass
+class _Encoder:
+    """What every encoder has: a name, the kind saved to disk and the table block it fills."""
+
+    kind: ClassVar[str]
+    table_type: ClassVar[str]
+    name: str
+
+    @property
+    def vocab_size(self) -> int:
+        return 1
+
+    @property
+    def width(self) -> int:
+        """Slots in a row of the encoded arrays (a sequence's padded length)."""
+        return 1
+
+    def params(self) -> dict[str, Any]:
+        """JSON-able fitted state (vocabularies are saved apart, in vocabulary.parquet)."""
+        return {"kind": self.kind, **{k: v for k, v in vars(self).items() if k != "vocabulary"}}
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any], vocabulary: pl.Series | None) -> _Encoder:
+        known = {f.name for f in fields(cls)}
+        unknown = set(params) - known - {"kind"}
+        if unknown:
+            raise ValueError(f"unknown {cls.kind} encoder keys {sorted(unknown)}")
+        values = {k: v for k, v in params.items() if k in known}
+        if "vocabulary" in known:
+            values["vocabulary"] = _or_empty(vocabulary)
+        return cls(**values)
+
+
+@dataclass
+class CategoricalEncoder(_Encoder):
+    kind: ClassVar[str] = "categorical"
+    table_type: ClassVar[str] = CATEGORICAL
+    min_count: int = 1
+    missing: str = "token"
+    vocabulary: pl.Series | None = field(default=None, repr=False)
+
+    @property
+    def vocab_size(self) -> int:
+        return FIRST_VALUE_ID + len(self.vocabulary)
+
+    def expression(self, offset: int) -> pl.Expr:
+        missing_id = offset + (MISSING_ID if self.missing == "token" else OOV_ID)
+        text = _text(self.name)
+        known = _lookup(text, self.vocabulary, offset)
+        return pl.when(text.is_null()).then(missing_id).otherwise(known).cast(pl.Int32)
+
+
+@dataclass
+class BucketEncoder(_Encoder):
+    kind: ClassVar[str] = "bucketize"
+    table_type: ClassVar[str] = CATEGORICAL
+    transform: str = "none"
+    num_buckets: int = 10
+    edges: list[float] | None = None
+
+    @property
+    def vocab_size(self) -> int:
+        return FIRST_VALUE_ID + len(self.edges) + 1
+
+    def expression(self, offset: int) -> pl.Expr:
+        x = numeric_value(self.name, self.transform)
+        bucket = pl.sum_horizontal([(x > e).cast(pl.Int32) for e in self.edges]) if self.edges else pl.lit(0)
+        return (
+            pl.when(x.is_null()).then(offset + MISSING_ID).otherwise(bucket + offset + FIRST_VALUE_ID)
+        ).cast(pl.Int32)
+
+
+@dataclass
+class NumericEncoder(_Encoder):
+    kind: ClassVar[str] = "numeric"
+    table_type: ClassVar[str] = NUMERIC
+    transform: str = "none"
+    mode: str = "normalize"  # normalize | none
+    missing: str = "error"  # error | mean | zero | a number, for empty values
+    mean: float | None = None
+    std: float | None = None
+    fill: float | None = None  # what an empty value becomes (None: empty values are an error)
+
+    def expression(self, offset: int) -> pl.Expr:
+        x = numeric_value(self.name, self.transform)
+        if self.fill is not None:
+            x = x.fill_null(self.fill)
+        return ((x - self.mean) / self.std).cast(pl.Float32)
+
+
+@dataclass
+class SequenceEncoder(_Encoder):
+    kind: ClassVar[str] = "sequence"
+    table_type: ClassVar[str] = SEQUENCE
+    separator: str = "^"
+    min_count: int = 1
+    max_len: int | None = None  # None before fitting: the longest in train, at most 64
+    vocabulary: pl.Series | None = field(default=None, repr=False)
+
+    @property
+    def vocab_size(self) -> int:
+        return FIRST_VALUE_ID + len(self.vocabulary)
+
+    @property
+    def width(self) -> int:
+        return int(self.max_len)
+
+    def tokens(self) -> pl.Expr:
+        return _text(self.name).str.split(self.separator)
+
+    def expression(self, offset: int) -> pl.Expr:
+        length = int(self.max_len)
+        tokens = self.tokens().list.eval(_lookup(pl.element(), self.vocabulary, offset))
+        padding = pl.lit([0] * length, dtype=pl.List(pl.Int32))
+        padded = pl.concat_list([tokens.list.head(length), padding])
+        return padded.list.head(length).fill_null(padding).list.to_array(length)
+
+
+ENCODERS: dict[str, type[_Encoder]] = {
+    cls.kind: cls for cls in (CategoricalEncoder, BucketEncoder, NumericEncoder, SequenceEncoder)
+}
+
+
+def encoder_for(spec: FieldSpec, options: Options) -> _Encoder:
+    """The unfitted encoder of a typed field spec, its options resolved against the data set's."""
+    min_count = spec.min_count if spec.min_count is not None else options.min_count
+    if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
+        raise ConfigError(f"field '{spec.name}': min_count {min_count!r} (expected an integer >= 1)")
+    if spec.type == NUMERIC:
+        mode = spec.numeric or options.numeric
+        if mode == "bucketize":
+            buckets = spec.num_buckets or options.num_buckets
+            if isinstance(buckets, bool) or not isinstance(buckets, int) or buckets < 1:
+                raise ConfigError(f"field '{spec.name}': num_buckets {buckets!r} (expected an integer >= 1)")
+            return BucketEncoder(spec.name, transform=spec.transform, num_buckets=buckets)
+        missing = str(spec.missing) if spec.missing is not None else options.numeric_missing
+        if missing not in NUMERIC_MISSING:
+            try:
+                float(missing)
+            except ValueError:
+                raise ConfigError(
+                    f"field '{spec.name}': missing '{missing}' (numeric fields take error, mean, zero "
+                    "or a number)"
+                ) from None
+        return NumericEncoder(spec.name, transform=spec.transform, mode=mode, missing=missing)
+    missing = spec.missing if spec.missing is not None else options.missing
+    if missing not in MISSING_MODES:
+        raise ConfigError(
+            f"field '{spec.name}': missing '{missing}' (expected one of {', '.join(MISSING_MODES)})"
+        )
+    if spec.type == SEQUENCE:
+        max_len = spec.max_len or options.max_len
+        return SequenceEncoder(
+            spec.name, separator=spec.separator or options.separator, min_count=min_count, max_len=max_len
+        )
+    return CategoricalEncoder(spec.name, min_count=min_count, missing=missing)
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+@dataclass
+class SplitReport:
+    """What `check` found in a split that was accepted: its size, classes and filled values."""
+
+    rows: int
+    positives: int
+    negatives: int
+    filled: dict[str, int]  # numeric field -> empty values that its fill replaces
+
+
+def _as_number(column: pl.Expr) -> pl.Expr:
+    return column.cast(pl.Float64, strict=False)
+
+
+_NUMERIC_PROBES = {
+    "empty": lambda c: c.is_null().sum(),
+    "text": lambda c: (c.is_not_null() & _as_number(c).is_null()).sum(),
+    "nonfinite": lambda c: (_as_number(c).is_nan() | _as_number(c).is_infinite()).sum(),
+}
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
+def _quoted(values: list[str]) -> str:
+    return ", ".join(f"'{v}'" for v in values)
+
+
+# ----------------------------------------------------------------------------- the preprocessor
+
+
+class Preprocessor:
+    """The label column and one encoder per field, in field order."""
+
+    def __init__(self, label: str, encoders: list[_Encoder]):
+        self.label = label
+        self.encoders = list(encoders)
+        self.by_name = {e.name: e for e in self.encoders}
+        self.fitted = False
+        self._schema: Schema | None = None
+
+    @classmethod
+    def from_specs(cls, specs: list[FieldSpec], label: str, options: Options) -> Preprocessor:
+        return cls(label, [encoder_for(s, options) for s in specs])
+
+    # -- the layout a model sees
+
+    @property
+    def schema(self) -> Schema:
+        self._require_fit()
+        if self._schema is None:
+            self._schema = Schema.build(
+                [(e.name, e.table_type, e.vocab_size, e.width) for e in self.encoders]
+            )
+        return self._schema
+
+    def _table_order(self) -> list[tuple[_Encoder, int]]:
+        """Encoders in table order with their offsets."""
+        schema = self.schema
+        return [(self.by_name[f.name], f.offset) for f in schema.fields]
+
+    def _require_fit(self) -> None:
+        if not self.fitted:
+            raise RuntimeError("Preprocessor: call fit(train) first")
+
+    # -- checks
+
+    def check(self, frame: pl.LazyFrame, file: str) -> SplitReport:
+        """Reject a split whose label or numeric values cannot be encoded faithfully (one-line
+        DataError naming `file`, the column, how many rows and the first one); report the rest."""
+        label = pl.col(self.label)
+        y = label.cast(pl.Float64, strict=False)
+        exprs = [
+            pl.len().alias("\0rows"),
+            label.is_null().sum().alias("\0label_empty"),
+            (label.is_not_null() & (y.is_null() | ~y.is_in([0.0, 1.0]))).sum().alias("\0label_bad"),
+            (y == 1.0).sum().alias("\0positives"),
+            (y == 0.0).sum().alias("\0negatives"),
+        ]
+        stats = collect(frame.select(exprs), file).row(0, named=True)
+        numeric = [e for e in self.encoders if isinstance(e, (NumericEncoder, BucketEncoder))]
+        numeric_stats = column_stats(frame, [e.name for e in numeric], _NUMERIC_PROBES, file)
+        rows = stats["\0rows"]
+        if rows == 0:
+            raise DataError(f"{file}: no rows (expected at least one)")
+
+        def first(mask: pl.Expr, column: str) -> tuple[int, list[str]]:
+            """The first offending row (1-based) and a few distinct offending values, as text."""
+            found = collect(
+                frame.select(pl.col(column).cast(pl.String).alias("v"))
+                .with_row_index("row", offset=1)
+                .filter(mask)
+                .head(200),
+                file,
+            )
+            values = list(dict.fromkeys(shown(v) for v in found["v"].to_list()))[:3]
+            return found["row"][0], values
+
+        name = self.label
+        label_empty, label_bad = stats["\0label_empty"], stats["\0label_bad"]
+        if label_empty:
+            row, _ = first(pl.col("v").is_null(), name)
+            raise DataError(
+                f"{file}: label column '{name}' is empty in {_plural(label_empty, 'row')} "
+                f"(first: row {row}); expected 0 or 1"
+            )
+        if label_bad:
+            v = pl.col("v").cast(pl.Float64, strict=False)
+            row, values = first(pl.col("v").is_not_null() & (v.is_null() | ~v.is_in([0.0, 1.0])), name)
+            raise DataError(
+                f"{file}: label column '{name}' must be binary 0/1, found {', '.join(values)} in "
+                f"{_plural(label_bad, 'row')} (first: row {row})"
+            )
+        filled = {}
+        v = pl.col("v").cast(pl.Float64, strict=False)
+        for e in numeric:
+            text, nonfinite, empty = (numeric_stats[e.name][k] for k in ("text", "nonfinite", "empty"))
+            if text:
+                row, values = first(pl.col("v").is_not_null() & v.is_null(), e.name)
+                raise DataError(
+                    f"{file}: column '{e.name}' holds {_plural(text, 'non-numeric value')} "
+                    f"({_quoted(values)}; first in row {row}); expected numbers (a numeric field)"
+                )
+            if nonfinite:
+                row, values = first(v.is_nan() | v.is_infinite(), e.name)
+                raise DataError(
+                    f"{file}: column '{e.name}' holds {_plural(nonfinite, 'NaN or infinite value')} "
+                    f"({_quoted(values)}; first in row {row}); expected finite numbers"
+                )
+            if empty and isinstance(e, NumericEncoder):
+                if e.missing == "error":
+                    row, _ = first(pl.col("v").is_null(), e.name)
+                    raise DataError(
+                        f"{file}: column '{e.name}' is empty in {_plural(empty, 'row')} (first: row {row}); "
+                        "expected a number in every row of a numeric field (to fill empty values set "
+                        f"dataset.numeric_missing=mean|zero or dataset.field_options.{e.name}.missing)"
+                    )
+                filled[e.name] = empty
+        positives, negatives = stats["\0positives"], stats["\0negatives"]
+        if not positives or not negatives:
+            raise DataError(
+                f"{file}: label column '{name}' is {1 if positives else 0} in all {_plural(rows, 'row')}; "
+                "every split needs both 0 and 1 (AUC is undefined with one class)"
+            )
+        return SplitReport(rows, positives, negatives, filled)
+
+    # -- fitting
+
+    def fit(self, train: pl.LazyFrame, file: str = "train") -> Preprocessor:
+        """Vocabularies, statistics and bucket edges of every field, from `train` only."""
+        by_kind: dict[type, list] = {cls: [] for cls in ENCODERS.values()}
+        for e in self.encoders:
+            by_kind[type(e)].append(e)
+        numeric, buckets = by_kind[NumericEncoder], by_kind[BucketEncoder]
+        categorical, sequences = by_kind[CategoricalEncoder], by_kind[SequenceEncoder]
+        queries, names = [], []
+        if numeric:
+            exprs = []
+            for e in numeric:
+                x = numeric_value(e.name, e.transform)
+                exprs += [x.mean().alias(f"{e.name}\0mean"), x.std().alias(f"{e.name}\0std")]
+            queries.append(train.select(exprs))
+            names.append("numeric")
+        if buckets:
+            exprs = []
+            for e in buckets:
+                x = numeric_value(e.name, e.transform)
+                qs = [i / e.num_buckets for i in range(1, e.num_buckets)]
+                exprs += [x.quantile(q, "linear").alias(f"{e.name}\0{i}") for i, q in enumerate(qs)]
+            queries.append(train.select(exprs) if exprs else train.select(pl.len()))
+            names.append("buckets")
+        if categorical:
+            queries.append(_value_counts(train.select(pl.col([e.name for e in categorical]).cast(pl.String))))
+            names.append("categorical")
+        if sequences:
+            tokens = train.select([e.tokens().alias(e.name) for e in sequences])
+            queries.append(_value_counts(tokens, explode=True))
+            queries.append(train.select([e.tokens().list.len().max().alias(e.name) for e in sequences]))
+            names += ["sequence", "sequence_length"]
+        results = dict(zip(names, collect_all(queries, file)))
+
+        if numeric:
+            row = results["numeric"].row(0, named=True)
+            for e in numeric:
+                mean, std = row[f"{e.name}\0mean"], row[f"{e.name}\0std"]
+                mean = mean if mean is not None else 0.0
+                std = std if std not in (None, 0.0) else 1.0
+                e.fill = {"error": None, "mean": float(mean), "zero": 0.0}.get(e.missing)
+                if e.fill is None and e.missing != "error":
+                    e.fill = float(e.missing)
+                e.mean, e.std = (0.0, 1.0) if e.mode == "none" else (float(mean), float(std))
+        if buckets:
+            row = results["buckets"].row(0, named=True)
+            for e in buckets:
+                values = [row[f"{e.name}\0{i}"] for i in range(e.num_buckets - 1)]
+                e.edges = sorted({v for v in values if v is not None})
+        if categorical:
+            vocabularies = _vocabularies(results["categorical"], {e.name: e.min_count for e in categorical})
+            for e in categorical:
+                e.vocabulary = _or_empty(vocabularies.get(e.name))
+        if sequences:
+            vocabularies = _vocabularies(results["sequence"], {e.name: e.min_count for e in sequences})
+            longest = results["sequence_length"].row(0, named=True)
+            for e in sequences:
+                e.vocabulary = _or_empty(vocabularies.get(e.name))
+                e.max_len = int(e.max_len or min(longest[e.name] or 1, 64))
+        self.fitted = True
+        self._schema = None
+        return self
+
+    # -- encoding
+
+    def transform(
+        self, frame: pl.LazyFrame, file: str = "frame", check: bool = True
+    ) -> dict[str, np.ndarray]:
+        """Encode a split: {"label": [n] float32, "cat": [n, F_cat] int32 table rows,
+        "num": [n, F_num] float32, "seq": [n, sum of max_len] int32 table rows (0 = padding)}."""
+        self._require_fit()
+        if check:
+            self.check(frame, file)
+        order = self._table_order()
+        categorical = [(e, off) for e, off in order if isinstance(e, CategoricalEncoder)]
+        joined = categorical if len(categorical) > WIDE_COLUMNS else []
+        by_join = {e.name for e, _ in joined}
+        exprs = [pl.col(self.label).cast(pl.Float64, strict=False).alias("\0label")]
+        exprs += [e.expression(offset).alias(e.name) for e, offset in order if e.name not in by_join]
+        df = collect(frame.select(exprs), file)
+        n = df.height
+        columns = {name: df[name].to_numpy() for name in df.columns}
+        if joined:
+            ids = _lookup_by_join(frame, joined, n, file)
+            columns.update({e.name: ids[:, k] for k, (e, _) in enumerate(joined)})
+        groups = {
+            kind: [e for e, _ in order if e.table_type == kind] for kind in (CATEGORICAL, NUMERIC, SEQUENCE)
+        }
+        out = {"label": df["\0label"].cast(pl.Float32).to_numpy()}
+        out["cat"] = (
+            np.stack([columns[e.name] for e in groups[CATEGORICAL]], axis=1).astype(np.int32)
+            if groups[CATEGORICAL]
+            else np.zeros((n, 0), np.int32)
+        )
+        out["num"] = (
+            np.stack([columns[e.name] for e in groups[NUMERIC]], axis=1).astype(np.float32)
+            if groups[NUMERIC]
+            else np.zeros((n, 0), np.float32)
+        )
+        out["seq"] = (
+            np.concatenate([columns[e.name].reshape(n, e.width) for e in groups[SEQUENCE]], axis=1).astype(
+                np.int32
+            )
+            if groups[SEQUENCE]
+            else np.zeros((n, 0), np.int32)
+        )
+        return out
+
+    # -- saving
+
+    def save(self, folder: Path) -> None:
+        """preprocessor.json (every encoder's fitted state, by field name) and vocabulary.parquet
+        (field, id, value: the local id of every value of every vocabulary)."""
+        self._require_fit()
+        state = {
+            "version": PREPROCESSING_VERSION,
+            "label": self.label,
+            "order": [e.name for e in self.encoders],
+            "fields": {e.name: e.params() for e in self.encoders},
+        }
+        (Path(folder) / PREPROCESSOR_FILE).write_text(json.dumps(state, indent=1))
+        with_vocabulary = [e for e in self.encoders if getattr(e, "vocabulary", None) is not None]
+        if with_vocabulary:
+            sizes = np.array([len(e.vocabulary) for e in with_vocabulary], dtype=np.int64)
+            table = pl.DataFrame(
+                {
+                    "field": pl.Series([e.name for e in with_vocabulary], dtype=pl.String).gather(
+                        np.repeat(np.arange(len(sizes)), sizes)
+                    ),
+                    "id": np.arange(sizes.sum())
+                    - np.repeat(np.cumsum(sizes) - sizes, sizes)
+                    + FIRST_VALUE_ID,
+                    "value": pl.concat([e.vocabulary.rename("value") for e in with_vocabulary], rechunk=True),
+                }
+            )
+            table.write_parquet(Path(folder) / VOCABULARY_FILE)
+
+    @classmethod
+    def load(cls, folder: Path) -> Preprocessor:
+        folder = Path(folder)
+        state = json.loads((folder / PREPROCESSOR_FILE).read_text())
+        if state.get("version") != PREPROCESSING_VERSION:
+            raise DataError(
+                f"{folder / PREPROCESSOR_FILE}: preprocessing version {state.get('version')} "
+                f"(this ge4rec writes {PREPROCESSING_VERSION})"
+            )
+        vocabularies: dict[str, pl.Series] = {}
+        if (folder / VOCABULARY_FILE).is_file():
+            table = pl.read_parquet(folder / VOCABULARY_FILE).sort(["field", "id"])
+            vocabularies = _split_by(table["field"], table["value"].rename("t"))
+        encoders = []
+        for name in state["order"]:
+            params = state["fields"][name]
+            encoders.append(ENCODERS[params["kind"]].from_params(params, vocabularies.get(name)))
+        pre = cls(state["label"], encoders)
+        pre.fitted = True
+        return pre
+
+
+def _value_counts(columns: pl.LazyFrame, explode: bool = False) -> pl.LazyFrame:
+    """(field, value, count) of every non-empty value of every column, in one pass."""
+    long = columns.unpivot(variable_name="\0field", value_name="\0value")
+    if explode:
+        long = long.explode("\0value")
+    return long.drop_nulls("\0value").group_by(["\0field", "\0value"]).agg(pl.len().alias("\0n"))
+
+
+def _vocabularies(counts: pl.DataFrame, min_counts: dict[str, int]) -> dict[str, pl.Series]:
+    """Each field's values seen at least min_count times, most frequent first (ties by value)."""
+    if counts.height == 0:
+        return {}
+    minimum = pl.DataFrame({"\0field": list(min_counts), "\0min": list(min_counts.values())})
+    kept = (
+        counts.join(minimum, on="\0field")
+        .filter(pl.col("\0n") >= pl.col("\0min"))
+        .sort(["\0field", "\0n", "\0value"], descending=[False, True, False])
+    )
+    return _split_by(kept["\0field"], kept["\0value"].rename("t"))
+
+
+def _split_by(keys: pl.Series, values: pl.Series) -> dict[str, pl.Series]:
+    """Slices of `values` per run of equal `keys` (sorted), without one filter per key."""
+    if keys.len() == 0:
+        return {}
+    starts = (keys != keys.shift(1)).fill_null(True).arg_true().to_list()
+    ends = starts[1:] + [keys.len()]
+    names = keys.gather(starts).to_list()
+    return {name: values.slice(a, b - a) for name, a, b in zip(names, starts, ends)}
+
+
+def _lookup_by_join(frame: pl.LazyFrame, encoders: list, rows: int, file: str) -> np.ndarray:
+    """[rows, len(encoders)] table rows of many categorical fields, from one join of the long
+    (row, field, value) frame with all vocabularies, instead of one expression per field."""
+    names = [e.name for e, _ in encoders]
+    sizes = np.array([len(e.vocabulary) for e, _ in encoders], dtype=np.int64)
+    starts = np.repeat(np.array([off for _, off in encoders], dtype=np.int64) + FIRST_VALUE_ID, sizes)
+    positions = np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    vocabulary = pl.DataFrame(
+        {
+            "\0field": pl.Series(np.repeat(np.arange(len(names), dtype=np.int32), sizes)),
+            "\0value": pl.concat([e.vocabulary.rename("\0value") for e, _ in encoders], rechunk=True)
+            if len(encoders)
+            else pl.Series([], dtype=pl.String),
+            "\0id": pl.Series((starts + positions).astype(np.int32)),
+        }
+    )
+    fields = pl.DataFrame(
+        {
+            "\0name": names,
+            "\0field": pl.Series(np.arange(len(names), dtype=np.int32)),
+            "\0missing": pl.Series(
+                [off + (MISSING_ID if e.missing == "token" else OOV_ID) for e, off in encoders],
+                dtype=pl.Int32,
+            ),
+            "\0oov": pl.Series([off + OOV_ID for _, off in encoders], dtype=pl.Int32),
+        }
+    )
+    value = pl.col("\0value")
+    long = (
+        frame.select(pl.col(names).cast(pl.String))
+        .with_row_index("\0row")
+        .unpivot(index="\0row", variable_name="\0name", value_name="\0value")
+        .join(fields.lazy(), on="\0name", how="left")
+        .join(vocabulary.lazy(), on=["\0field", "\0value"], how="left")
+        .select(
+            "\0row",
+            "\0field",
+            pl.when(value.is_null())
+            .then(pl.col("\0missing"))
+            .otherwise(pl.col("\0id").fill_null(pl.col("\0oov"))),
+        )
+    )
+    found = collect(long, file)
+    out = np.empty((rows, len(names)), dtype=np.int32)
+    out[found["\0row"].to_numpy(), found["\0field"].to_numpy()] = found[:, 2].to_numpy()
+    return out

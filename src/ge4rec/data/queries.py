@@ -1,0 +1,72 @@
+"""Running polars queries over a data file, with failures reported as one-line DataErrors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import polars as pl
+
+from ge4rec.errors import ConfigError, DataError
+
+
+def one_line(exc: BaseException, limit: int = 200) -> str:
+    """The first line of an error, printable characters only and at most `limit` of them
+    (a message about a binary file must not write its bytes to the terminal)."""
+    lines = str(exc).strip().splitlines()
+    return shown(lines[0] if lines else type(exc).__name__, limit)
+
+
+def shown(value: object, limit: int = 40) -> str:
+    """A value from a data file as a message may quote it: printable, and cut to `limit`."""
+    text = "".join(c if c.isprintable() else "?" for c in str(value))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _reraise(exc: Exception, file: str):
+    if isinstance(exc, (DataError, ConfigError)):  # ours, raised inside a query (dataset.derive):
+        raise type(exc)(one_line(exc, 1000)) from None  # polars appends the expression: keep line one
+    message = one_line(exc)
+    if "more fields than defined" in message:  # polars' words for a row longer than the header
+        message = "a row has more fields than the header (check dataset.csv_delimiter and quoting)"
+    raise DataError(f"{file}: {message}") from None
+
+
+def collect(lf: pl.LazyFrame, file: str) -> pl.DataFrame:
+    try:
+        return lf.collect(engine="streaming")
+    except Exception as exc:
+        _reraise(exc, file)
+
+
+def collect_all(queries: list[pl.LazyFrame], file: str) -> list[pl.DataFrame]:
+    if not queries:
+        return []
+    try:
+        return pl.collect_all(queries, engine="streaming")
+    except Exception as exc:
+        _reraise(exc, file)
+
+
+# Above this many columns, per-column statistics and lookups run on a long (unpivoted) frame:
+# polars plans a select in time proportional to its number of expressions at a cost per
+# expression that dominates for thousands of columns, while one group_by or join over the long
+# frame costs the same whatever the number of columns. Below it, the wide select is cheaper.
+WIDE_COLUMNS = 200
+
+
+def column_stats(
+    lf: pl.LazyFrame, names: list[str], stats: dict[str, Callable[[pl.Expr], pl.Expr]], file: str
+) -> dict[str, dict[str, Any]]:
+    """{column: {stat: value}} of aggregations `stats[stat](column expression)`, in one query."""
+    if not names:
+        return {}
+    schema = lf.collect_schema()
+    if len(names) <= WIDE_COLUMNS or any(schema[n] != pl.String for n in names):
+        exprs = [fn(pl.col(n)).alias(f"{n}\0{stat}") for n in names for stat, fn in stats.items()]
+        row = collect(lf.select(exprs), file).row(0, named=True)
+        return {n: {stat: row[f"{n}\0{stat}"] for stat in stats} for n in names}
+    value = pl.col("\0value")
+    long = lf.select(names).unpivot(variable_name="\0field", value_name="\0value")
+    table = collect(long.group_by("\0field").agg([fn(value).alias(stat) for stat, fn in stats.items()]), file)
+    return {row.pop("\0field"): row for row in table.iter_rows(named=True)}
