@@ -38,6 +38,7 @@ from _bench_common import (
     markdown_table,
     step_flops,
     time_steps_only,
+    warm_up_torch,
     write_docs_section,
 )
 
@@ -77,6 +78,7 @@ def main() -> None:
     from ge4rec.data import load_dataset
 
     torch.set_num_threads(args.threads)
+    warm_up_torch()
     common = [f"trainer.batch_size={args.batch_size}", "trainer.progress=false"]
     if args.criteo_rows:
         from make_criteo_like import CRITEO_CLICK_RATE, criteo_fields, write_dataset
