@@ -358,43 +358,45 @@ def train_command(args) -> None:
             shuffle=True,
         )
 
-    train_gen, valid_gen = loaders()
-    rows = train_gen.num_samples
-    result = {"rows": rows, "threads": torch.get_num_threads()}
+    try:
+        train_gen, valid_gen = loaders()
+        rows = train_gen.num_samples
+        result = {"rows": rows, "threads": torch.get_num_threads()}
 
-    model = new_model()
-    result["parameters"] = sum(p.numel() for p in model.parameters())
-    start = time.perf_counter()
-    model.fit(train_gen, epochs=1, validation_data=valid_gen, max_gradient_norm=10.0)
-    result["fit"] = rows / (time.perf_counter() - start)
+        model = new_model()
+        result["parameters"] = sum(p.numel() for p in model.parameters())
+        start = time.perf_counter()
+        model.fit(train_gen, epochs=1, validation_data=valid_gen, max_gradient_norm=10.0)
+        result["fit"] = rows / (time.perf_counter() - start)
 
-    model = new_model()
-    model._max_gradient_norm = 10.0
-    model.train()
-    for batch in train_gen:  # warm-up: one step, not timed
-        model.train_step(batch)
-        break
-    seen, start = 0, time.perf_counter()
-    for _ in range(args.epochs):
-        for batch in train_gen:
-            loss = model.train_step(batch)
-            seen += len(batch[feature_map.labels[0]])
-        loss.item()
-    result["loop"] = seen / (time.perf_counter() - start)
+        model = new_model()
+        model._max_gradient_norm = 10.0
+        model.train()
+        for batch in train_gen:  # warm-up: one step, not timed
+            model.train_step(batch)
+            break
+        seen, start = 0, time.perf_counter()
+        for _ in range(args.epochs):
+            for batch in train_gen:
+                loss = model.train_step(batch)
+                seen += len(batch[feature_map.labels[0]])
+            loss.item()
+        result["loop"] = seen / (time.perf_counter() - start)
 
-    model = new_model()
-    model._max_gradient_norm = 10.0
-    model.train()
-    batches = list(train_gen)
-    model.train_step(batches[0])
-    seen, start = 0, time.perf_counter()
-    for _ in range(args.epochs):
-        for batch in batches:
-            loss = model.train_step(batch)
-            seen += len(batch[feature_map.labels[0]])
-        loss.item()
-    result["steps"] = seen / (time.perf_counter() - start)
-    shutil.rmtree(model_root, ignore_errors=True)
+        model = new_model()
+        model._max_gradient_norm = 10.0
+        model.train()
+        batches = list(train_gen)
+        model.train_step(batches[0])
+        seen, start = 0, time.perf_counter()
+        for _ in range(args.epochs):
+            for batch in batches:
+                loss = model.train_step(batch)
+                seen += len(batch[feature_map.labels[0]])
+            loss.item()
+        result["steps"] = seen / (time.perf_counter() - start)
+    finally:
+        shutil.rmtree(model_root, ignore_errors=True)
     print("FUXICTR_RESULT " + json.dumps(result), flush=True)
 
 

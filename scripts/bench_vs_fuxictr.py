@@ -36,6 +36,7 @@ from pathlib import Path
 
 import _fuxictr_env as fx
 from _bench_common import (
+    build,
     compose,
     machine_line,
     markdown_table,
@@ -171,6 +172,7 @@ def main() -> None:
 
     results: dict[str, dict[str, list[float]]] = {}
     flops: dict[str, dict[str, int]] = {}
+    parameters: dict[str, tuple[int, int]] = {}  # model -> (FuxiCTR, ge4rec DIS)
     for name in args.models:
         cfg_dis = compose(name, "disc", common)
         cfg_sfg = compose(name, "sfg", common)
@@ -193,6 +195,7 @@ def main() -> None:
                     got = fx.parse_tagged(out, "FUXICTR_RESULT")
                     for key in ("fit", "loop", "steps"):
                         r.setdefault(f"fx_{key}", []).append(got[key])
+                    parameters[name] = (got["parameters"], parameters.get(name, (0, 0))[1])
                 else:
                     r.setdefault("dis_fit", []).append(time_fit(cfg_dis, data))
                     r.setdefault("dis_loop", []).append(time_epoch_loop(cfg_dis, data, args.epochs))
@@ -200,6 +203,8 @@ def main() -> None:
                     r.setdefault("sfg_loop", []).append(time_epoch_loop(cfg_sfg, data, args.epochs))
                     r.setdefault("sfg_steps", []).append(time_steps_only(cfg_sfg, data, args.epochs))
         results[name] = r
+        ge4rec_model, _ = build(cfg_dis, data)
+        parameters[name] = (parameters[name][0], sum(p.numel() for p in ge4rec_model.parameters()))
         flops[name] = {"dis": step_flops(cfg_dis, data), "sfg": step_flops(cfg_sfg, data)}
         med = {k: statistics.median(v) for k, v in r.items()}
         print(
@@ -226,6 +231,7 @@ def main() -> None:
             [name]
             + [f0(med[k]) for k in ("fx_fit", "fx_loop", "fx_steps", "dis_fit", "dis_loop", "dis_steps")]
             + [f0(med["sfg_loop"]), f0(med["sfg_steps"])]
+            + [f"{parameters[name][0]:,} / {parameters[name][1]:,}"]
         )
         ratio_rows.append(
             [
@@ -254,6 +260,7 @@ def main() -> None:
             "ge4rec DIS steps",
             "ge4rec SFG loop",
             "ge4rec SFG steps",
+            "parameters (FuxiCTR / ge4rec DIS)",
         ],
         speed_rows,
     )
