@@ -37,3 +37,28 @@ def cfg_container(cfg):
     from omegaconf import OmegaConf
 
     return OmegaConf.to_container(cfg, resolve=True)
+
+
+def test_a_row_recorded_before_configs_were_typed_is_still_found(tmp_path, hydra_configs):
+    """An earlier ge4rec stored `paradigm.gamma=6` as the integer 6 and hashed it so; the typed
+    config holds 6.0. skip_done must still recognise the run: completed_run recomputes the hash
+    from the stored config."""
+    import polars as pl
+    from omegaconf import OmegaConf
+
+    from ge4rec.results.store import write_row
+    from ge4rec.run import completed_run
+
+    cfg = compose(config_name="train", overrides=["paradigm.gamma=6"])
+    assert cfg.paradigm.gamma == 6.0 and isinstance(cfg.paradigm.gamma, float)
+    stored = OmegaConf.to_container(cfg, resolve=True)
+    stored["paradigm"]["gamma"] = 6  # as the untyped config kept it
+    row = {"run_id": "old", "created_at": "2026-01-01T00:00:00", "status": "completed"}
+    write_row(tmp_path, {**row, "config": json.dumps(stored), "config_hash": "an-old-style-hash"})
+    found = completed_run(tmp_path, config_hash(cfg))
+    assert found is not None and found["run_id"] == "old"
+    assert (
+        completed_run(tmp_path, config_hash(compose(config_name="train", overrides=["paradigm.gamma=7"])))
+        is None
+    )
+    assert pl.read_parquet(next(tmp_path.glob("*.parquet")))["config_hash"][0] == "an-old-style-hash"

@@ -66,15 +66,34 @@ def config_hash(cfg: DictConfig | dict) -> str:
 
 
 def completed_run(results_dir: str | os.PathLike, fingerprint: str) -> dict[str, Any] | None:
-    """The newest completed row of the store with this config hash, or None."""
+    """The newest completed row of the store whose config has this hash, or None.
+
+    The hash is recomputed from each row's stored config, so rows recorded by an earlier ge4rec
+    whose hash was computed differently (e.g. before whole-number floats were canonical) still
+    match; the stored `config_hash` column is only a shortcut."""
     folder = Path(os.path.expanduser(str(results_dir)))
     if not folder.is_dir():
         return None
     rows = scan_results(folder)
-    if "config_hash" not in rows.collect_schema().names():  # a store written before runs had one
+    names = rows.collect_schema().names()
+    if "config" not in names:
         return None
-    done = rows.filter((pl.col("config_hash") == fingerprint) & (pl.col("status") == "completed")).collect()
-    return done.sort("created_at").row(-1, named=True) if done.height else None
+    done = rows.filter(pl.col("status") == "completed").collect().sort("created_at")
+    if not done.height:
+        return None
+    if "config_hash" in names:
+        same = done.filter(pl.col("config_hash") == fingerprint)
+        if same.height:
+            return same.row(-1, named=True)
+    for index in range(done.height - 1, -1, -1):
+        stored = done["config"][index]
+        try:
+            config = json.loads(stored) if stored else None
+        except ValueError:
+            continue
+        if isinstance(config, dict) and config_hash(config) == fingerprint:
+            return done.row(index, named=True)
+    return None
 
 
 def parameter_count(model: torch.nn.Module) -> int:

@@ -84,10 +84,21 @@ def is_ignored(key: str) -> bool:
     return any(key == k or key.startswith(k + ".") for k in IGNORED_CONFIG_KEYS)
 
 
+def canonical_value(value: Any) -> Any:
+    """A whole-number float as the integer it equals (6.0 -> 6), inside tuples too: a typed config
+    stores `paradigm.gamma=6` as 6.0 where an untyped one kept 6; both are the same experiment."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, tuple):
+        return tuple(canonical_value(v) for v in value)
+    return value
+
+
 def comparable_config(config: dict[str, Any]) -> dict[str, Any]:
-    """The flattened keys of a stored or composed config that can change a run's numbers."""
+    """The flattened keys of a stored or composed config that can change a run's numbers, values
+    in canonical form."""
     return {
-        k: v
+        k: canonical_value(v)
         for k, v in flatten_config(config).items()
         if not is_ignored(k) and not (k in NEUTRAL_CONFIG_VALUES and NEUTRAL_CONFIG_VALUES[k] == v)
     }
