@@ -6,9 +6,13 @@ import importlib.resources
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import ge4rec.config  # noqa: F401  (registers the config schemas with Hydra before anything composes)
 from ge4rec.errors import Ge4recError, RunInterrupted, TrainingFailed
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
 GROUPS = ("dataset", "model", "paradigm", "trainer", "experiment")
 HELP = """usage: ge4rec COMMAND [ARGS]
@@ -74,7 +78,8 @@ def main(argv: list[str] | None = None) -> None:
     exit code 141, as a shell reports a command stopped by SIGPIPE."""
     from rich.console import Console
 
-    Console.on_broken_pipe = _stdout_closed  # rich's own handler exits 1, the code of a failed run
+    # rich's own handler exits 1, the code of a failed run (patched on the class, for every Console)
+    Console.on_broken_pipe = _stdout_closed  # type: ignore[method-assign,assignment]
     try:
         try:
             _main(argv)
@@ -84,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
         _stdout_closed()
 
 
-def _stdout_closed(*_) -> None:
+def _stdout_closed(*_: object) -> None:
     os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush at exit
     sys.exit(141)
 
@@ -148,9 +153,10 @@ def train_command(args: list[str]) -> None:
     flags, overrides = split_args(args)
     if not any(f in _NO_VALIDATION for f in flags):
         validate_overrides(overrides)
-        args = resume_args(flags, overrides, args)
-        if args is None:
+        resumed = resume_args(flags, overrides, args)
+        if resumed is None:
             return
+        args = resumed
     run_hydra(args)
 
 
@@ -258,7 +264,9 @@ def _train_task(cfg) -> float | None:
     if hc.mode == RunMode.MULTIRUN:  # a job of a sweep fails alone, whatever the launcher
         from ge4rec.sweeps import run_sweep_job
 
-        return run_sweep_job(cfg, hc)
+        return run_sweep_job(
+            cfg, cast("DictConfig", hc)
+        )  # HydraConfig.get(): a DictConfig typed as HydraConf
     run_dir = Path(hc.runtime.output_dir)
     overrides = list(hc.overrides.task)
     resume = cfg.get("resume") not in (None, False)
@@ -361,7 +369,7 @@ def list_command(args: list[str]) -> None:
     datasets.add_column("source", overflow="fold")
     datasets.add_column("description")
     for name in group_options("dataset"):
-        cfg = OmegaConf.load(Path(config_dir()) / "dataset" / f"{name}.yaml")
+        cfg = cast("DictConfig", OmegaConf.load(Path(config_dir()) / "dataset" / f"{name}.yaml"))
         datasets.add_row(name, *_listing(cfg.get("listing")), str(cfg.get("description", "")))
     models = Table(title="models (model=NAME)")
     models.add_column("name")
@@ -369,9 +377,9 @@ def list_command(args: list[str]) -> None:
     models.add_column("description")
     for name in group_options("model"):
         cls = get_model_class(str(group_option("model", name).name))
-        paradigms = ", ".join(p for p, pc in PARADIGMS.items() if cls.has_interaction or not pc.generative)
+        usable = ", ".join(p for p, pc in PARADIGMS.items() if cls.has_interaction or not pc.generative)
         title = sys.modules[cls.__module__].__doc__ or cls.__doc__ or ""
-        models.add_row(name, paradigms, title.strip().splitlines()[0])
+        models.add_row(name, usable, title.strip().splitlines()[0])
     paradigms = Table(title="paradigms (paradigm=NAME)")
     paradigms.add_column("name")
     paradigms.add_column("description")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -97,7 +97,7 @@ def check_resumable(run_dir: Path) -> str | None:
 def _flat(cfg: DictConfig) -> dict[str, Any]:
     from ge4rec.results.runs import flatten_config
 
-    return flatten_config(OmegaConf.to_container(cfg, resolve=True))
+    return flatten_config(cast("dict[str, Any]", OmegaConf.to_container(cfg, resolve=True)))
 
 
 def resume_config(run_dir: Path, task_overrides: list[str]) -> DictConfig:
@@ -117,7 +117,7 @@ def resume_config(run_dir: Path, task_overrides: list[str]) -> DictConfig:
         saved = OmegaConf.load(config_file)
     except Exception as exc:  # noqa: BLE001 - not YAML, unreadable
         raise Ge4recError(f"resume: '{config_file}' is not readable YAML: {exc}") from None
-    if not OmegaConf.is_dict(saved) or any(k not in saved for k in ("seed", "model", "trainer")):
+    if not isinstance(saved, DictConfig) or any(k not in saved for k in ("seed", "model", "trainer")):
         raise Ge4recError(f"resume: '{config_file}' is not a ge4rec run config")
     try:
         original = [str(o) for o in OmegaConf.load(run_dir / ".hydra" / "overrides.yaml")]
@@ -163,7 +163,7 @@ def resume_config(run_dir: Path, task_overrides: list[str]) -> DictConfig:
             f"resume: {shown}{more} would change the run in '{run_dir}' (another config_hash); "
             "resume without them, or start a new run"
         )
-    effective = OmegaConf.create(OmegaConf.to_container(saved))
+    effective = cast(DictConfig, OmegaConf.create(OmegaConf.to_container(saved)))  # from a mapping
     for key in flat_requested:
         if is_ignored(key) and key != "resume" and flat_requested[key] != flat_base.get(key, missing):
             OmegaConf.update(effective, key, OmegaConf.select(requested, key), force_add=True)

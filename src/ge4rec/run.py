@@ -12,7 +12,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -59,7 +59,9 @@ def config_hash(cfg: DictConfig | dict) -> str:
     ge4rec.results.runs.IGNORED_CONFIG_KEYS left out): equal hashes = the same experiment."""
     from ge4rec.results.runs import comparable_config
 
-    container = cfg if isinstance(cfg, dict) else OmegaConf.to_container(cfg, resolve=True)
+    container = (
+        cfg if isinstance(cfg, dict) else cast("dict[str, Any]", OmegaConf.to_container(cfg, resolve=True))
+    )
     flat = comparable_config(container)
     text = json.dumps(sorted((k, repr(v)) for k, v in flat.items()))
     return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()

@@ -163,6 +163,7 @@ def check_hydra_overrides(args: list[str]) -> None:
     try:
         with initialize_config_dir(version_base="1.3", config_dir=config_dir(), job_name="check"):
             hydra_app = GlobalHydra.instance().hydra
+            assert hydra_app is not None  # set by initialize_config_dir
             groups = []
             for item in hydra_items:
                 key, _, value = item.lstrip("+~").partition("=")
@@ -438,7 +439,9 @@ def sweep_plan(overrides: list[str], config_name: str = "train") -> list[list[st
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(version_base="1.3", config_dir=config_dir(), job_name="plan"):
-            config = GlobalHydra.instance().hydra.compose_config(
+            hydra_app = GlobalHydra.instance().hydra
+            assert hydra_app is not None  # set by initialize_config_dir
+            config = hydra_app.compose_config(
                 config_name, list(overrides), run_mode=RunMode.MULTIRUN, with_log_configuration=False
             )
             return planned_jobs(config)
@@ -586,7 +589,9 @@ def summarize_sweep(config: DictConfig, metric: str = "monitor") -> dict[str, An
         entries = [(number, outcome["overrides"], outcome) for number, outcome in sorted(outcomes.items())]
     known = {" ".join(job) for _, job, _ in entries}
     known_folders = {_folder_key(outcome.get("run_dir")) for _, _, outcome in entries if outcome}
-    others = [(text, overrides, folder) for text, (overrides, folder) in started.items()]
+    others: list[tuple[str, list[str], Path | str | None]] = [
+        (text, overrides, folder) for text, (overrides, folder) in started.items()
+    ]
     others += [
         (text, text.split(" ") if text else [], row.get("run_dir")) for text, row in by_overrides.items()
     ]
@@ -656,7 +661,7 @@ def summarize_sweep(config: DictConfig, metric: str = "monitor") -> dict[str, An
         if "seed" in varied and setting_keys:
             summary["best_setting"] = _best_setting(ranked, setting_keys, varied, group_keys)
         if "paradigm" in varied and len(setting_keys) > 1:
-            for paradigm in sorted({_value(run, "paradigm") for run in ranked}):
+            for paradigm in sorted({_value(run, "paradigm") for run in ranked}, key=str):
                 subset = [run for run in ranked if _value(run, "paradigm") == paradigm]
                 keys = [key for key in setting_keys if key != "paradigm"]
                 summary["best_per_paradigm"][paradigm] = _best_setting(subset, keys, varied, group_keys)
@@ -682,7 +687,8 @@ def _job_run(
     row alone."""
     text = " ".join(job)
     run: dict[str, Any] = {"job": number, "overrides": job}
-    state = (outcome or {}).get("status")
+    outcome = outcome or {}  # what the job wrote: nothing when `state` is None
+    state = outcome.get("status")
     row = by_folder.get(_folder_key(outcome.get("run_dir"))) if outcome else by_overrides.get(text)
     if state == "skipped":
         done = by_id.get(str(outcome.get("run_id")))

@@ -29,7 +29,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 import torch
@@ -61,6 +61,9 @@ from ge4rec.models.base import (
     generated_layer_index,
 )
 from ge4rec.results.store import ANALYSIS_COLUMNS
+
+if TYPE_CHECKING:
+    from polars._typing import PolarsDataType
 
 SPLITS = ("train", "valid", "test")
 ANALYSIS_FOLDER = "analysis"
@@ -95,7 +98,7 @@ SCALAR_COLUMNS: dict[str, str] = {
 }
 
 
-def scalar_schema() -> dict[str, pl.DataType]:
+def scalar_schema() -> dict[str, PolarsDataType]:
     """The results-store type of every column in SCALAR_COLUMNS (declared with the store's columns)."""
     return {name: ANALYSIS_COLUMNS[name] for name in SCALAR_COLUMNS}
 
@@ -141,7 +144,7 @@ def operand_layers(captured: dict[str, torch.Tensor]) -> list[str]:
     if GENERATED in captured:
         return [GENERATED]
     layers = [k for k in captured if generated_layer_index(k) is not None]
-    return sorted(layers, key=generated_layer_index)
+    return sorted(layers, key=lambda k: generated_layer_index(k) or 0)  # every one has an index
 
 
 def stacked_operand(captured: dict[str, torch.Tensor]) -> torch.Tensor | None:
@@ -170,6 +173,7 @@ def analysed_tensors(model: CTRModel, captured: dict[str, torch.Tensor]) -> dict
     out: dict[str, torch.Tensor] = {}
     for name in embedding_names(model, captured):
         tensor = stacked_operand(captured) if name == OPERAND else captured[name]
+        assert tensor is not None  # embedding_names lists OPERAND only when one is recorded
         out[name] = tensor.reshape(tensor.shape[0], -1)
     return out
 
@@ -250,11 +254,11 @@ def analyze_model(
         embeddings[embedding] = entry
 
     for role in (RAW, OPERAND):
-        entry = embeddings.get(role)
-        scalars[f"information_abundance_{role}"] = entry["whole"]["information_abundance"] if entry else None
-        scalars[f"effective_rank_{role}"] = entry["whole"]["effective_rank"] if entry else None
-        scalars[f"collapse_cliff_{role}"] = entry["whole"]["collapse_cliff"] if entry else None
-        mean = entry.get("field_mean", {}).get("information_abundance") if entry else None
+        found = embeddings.get(role)
+        scalars[f"information_abundance_{role}"] = found["whole"]["information_abundance"] if found else None
+        scalars[f"effective_rank_{role}"] = found["whole"]["effective_rank"] if found else None
+        scalars[f"collapse_cliff_{role}"] = found["whole"]["collapse_cliff"] if found else None
+        mean = found.get("field_mean", {}).get("information_abundance") if found else None
         scalars[f"information_abundance_{role}_field_mean"] = mean
 
     redundancy_frame, redundancy = None, None
@@ -273,14 +277,14 @@ def analyze_model(
             "constant_b": int(constant_columns(b).sum()),
         }
         rows_a, cols_b = matrix.shape
-        i = torch.arange(rows_a).repeat_interleave(cols_b)
-        j = torch.arange(cols_b).repeat(rows_a)
+        i_index = torch.arange(rows_a).repeat_interleave(cols_b)
+        j_index = torch.arange(cols_b).repeat(rows_a)
         redundancy_frame = pl.DataFrame(
             {
-                "i": i.numpy(),
-                "j": j.numpy(),
-                "field_i": (i // dim).numpy(),
-                "field_j": (j // dim).numpy(),
+                "i": i_index.numpy(),
+                "j": j_index.numpy(),
+                "field_i": (i_index // dim).numpy(),
+                "field_j": (j_index // dim).numpy(),
                 "r": matrix.reshape(-1).cpu().numpy(),
             }
         )
@@ -407,7 +411,7 @@ def collapse_tracker(split: SplitTensors, rows: int | None, seed: int, batch_siz
 def load_run(run_dir: Path, device: str | None = None):
     """The composed config, the data and the model of a run folder, built as `ge4rec train` built
     them (ge4rec.run.build_run), its best checkpoint loaded; returns (cfg, data, model, device)."""
-    from omegaconf import OmegaConf
+    from omegaconf import DictConfig, OmegaConf
 
     from ge4rec.run import build_run
 
@@ -423,7 +427,7 @@ def load_run(run_dir: Path, device: str | None = None):
         cfg = OmegaConf.load(config_file)
     except Exception as exc:
         raise Ge4recError(f"'{config_file}' is not readable YAML: {_first_line(exc)}") from None
-    if not OmegaConf.is_dict(cfg):
+    if not isinstance(cfg, DictConfig):  # OmegaConf.is_dict, narrowing
         raise Ge4recError(f"'{config_file}' is not a ge4rec run config (expected a mapping of settings)")
     missing = [key for key in ("seed", "dataset", "model", "paradigm", "trainer") if key not in cfg]
     if missing:

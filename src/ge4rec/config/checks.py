@@ -9,7 +9,7 @@ import dataclasses
 import re
 import types
 import typing
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeGuard, cast
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, InterpolationResolutionError, OmegaConfBaseException
@@ -17,8 +17,11 @@ from omegaconf.errors import ConfigKeyError, InterpolationResolutionError, Omega
 from ge4rec.config.rules import rule_of
 from ge4rec.errors import ConfigError
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
-def is_schema(kind: Any) -> bool:
+
+def is_schema(kind: Any) -> TypeGuard[type["DataclassInstance"]]:
     return isinstance(kind, type) and dataclasses.is_dataclass(kind)
 
 
@@ -29,7 +32,8 @@ def typed(schema: type, cfg: Any, where: str) -> DictConfig:
     keeps the values it had there."""
     data = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else dict(cfg)
     try:
-        node = OmegaConf.merge(OmegaConf.structured(schema), data)
+        # a dataclass schema merges into a DictConfig
+        node = cast(DictConfig, OmegaConf.merge(OmegaConf.structured(schema), data))
     except OmegaConfBaseException as exc:
         raise ConfigError(error_message(exc, where) or f"{where}: {first_line(exc)}") from None
     check_block(node, schema, where)
@@ -72,7 +76,8 @@ def first_line(exc: BaseException) -> str:
 def error_message(exc: BaseException, where: str = "") -> str | None:
     """One line for a composition or merge error of OmegaConf (also wrapped by Hydra): the full
     key, the value and the type expected; None when `exc` is no such error."""
-    inner, seen = exc, set()
+    inner: BaseException | None = exc
+    seen: set[int] = set()
     while inner is not None and not isinstance(inner, OmegaConfBaseException) and id(inner) not in seen:
         seen.add(id(inner))
         inner = inner.__cause__ or inner.__context__

@@ -4,7 +4,8 @@
 every key but `name` to the model class as keyword arguments, whose defaults equal these.
 """
 
-from dataclasses import dataclass
+from dataclasses import Field, dataclass
+from typing import Any, ClassVar
 
 from ge4rec.config.rules import integer, integers, number, one_of, option
 from ge4rec.config.schema import registry_names
@@ -39,6 +40,9 @@ def init_std():
 
 class ModelConfig:
     """What every model block has: `name` (the registered model) and `embedding_init_std`."""
+
+    # every model block is a dataclass (this mixin's subclasses)
+    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
 
     @classmethod
     def check(cls, node, where: str) -> None:
@@ -343,7 +347,7 @@ class FinalMLPConfig(ModelConfig):
 
 
 MODEL_SCHEMAS: dict[str, type] = {
-    schema.__dataclass_fields__["name"].default: schema
+    str(schema.__dataclass_fields__["name"].default): schema
     for schema in (
         LRConfig,
         FMConfig,

@@ -43,8 +43,8 @@ def one_of(default: str | None, choices: Names, ignore_case: bool = False) -> An
     return option(default, Rule(test, lambda: "one of " + ", ".join(names(choices))))
 
 
-def integer(default: int | None, minimum: int = 1) -> Any:
-    """An integer >= minimum."""
+def integer(default: int | str | None, minimum: int = 1) -> Any:
+    """An integer >= minimum (the default may be an interpolation, "${dataset.embedding_dim}")."""
     expected = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
     return option(default, Rule(lambda v: v >= minimum, expected))
 

@@ -11,9 +11,10 @@ Config files take a schema as the first entry of their defaults list:
 """
 
 from pathlib import Path
+from typing import cast
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from ge4rec.config.models import MODEL_SCHEMAS
 from ge4rec.config.schema import (
@@ -58,9 +59,9 @@ def group_option(group: str, name: str, config_dir: str | None = None) -> DictCo
         path = folder / f"{stem}.yaml"
         if depth > 8 or not path.is_file():
             return OmegaConf.create({})
-        raw = OmegaConf.load(path)
+        raw = cast(DictConfig, OmegaConf.load(path))  # a config group option is a mapping
         entries = list(raw.pop("defaults", None) or [])
-        merged = OmegaConf.create({})
+        merged: DictConfig | ListConfig = OmegaConf.create({})
         if "_self_" not in entries:
             entries.append("_self_")
         for entry in entries:
@@ -72,6 +73,6 @@ def group_option(group: str, name: str, config_dir: str | None = None) -> DictCo
                     merged = OmegaConf.merge(merged, OmegaConf.structured(SCHEMAS[target.lstrip("/")]))
                 else:
                     merged = OmegaConf.merge(merged, load(target, depth + 1))
-        return merged
+        return cast(DictConfig, merged)  # merges of mappings
 
     return load(name)

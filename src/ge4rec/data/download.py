@@ -28,7 +28,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from rich.console import Console
 from rich.filesize import decimal
@@ -43,6 +43,9 @@ from rich.progress import (
 
 from ge4rec import __version__
 from ge4rec.errors import Ge4recError
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
 FORMATS = ("zip", "tar", "tar.gz")
 _SUFFIXES = ((".tar.gz", "tar.gz"), (".tgz", "tar.gz"), (".tar", "tar"), (".zip", "zip"))
@@ -95,7 +98,10 @@ def presets_with_download(config_root: Path) -> list[str]:
 
     names = []
     for path in sorted((config_root / "dataset").glob("*.yaml")):
-        if not path.name.startswith("_") and OmegaConf.load(path).get("download") is not None:
+        if (
+            not path.name.startswith("_")
+            and cast("DictConfig", OmegaConf.load(path)).get("download") is not None
+        ):
             names.append(path.stem)
     return names
 
@@ -111,13 +117,17 @@ def archive_from_preset(name: str, config_root: Path) -> Archive:
             f"data download: no dataset preset '{name}' (presets that can be downloaded: "
             f"{', '.join(available) or 'none'}; or --url URL)"
         )
-    block = OmegaConf.load(path).get("download")
+    block = cast("DictConfig", OmegaConf.load(path)).get("download")
     if block is None:
         raise DownloadError(
             f"data download: dataset preset '{name}' ({path}) has no download: block (presets that can "
             f"be downloaded: {', '.join(available) or 'none'}; or --url URL)"
         )
-    data: dict[str, Any] = OmegaConf.to_container(block, resolve=True) if OmegaConf.is_dict(block) else {}
+    data: dict[str, Any] = (
+        cast("dict[str, Any]", OmegaConf.to_container(block, resolve=True))
+        if OmegaConf.is_dict(block)
+        else {}
+    )
     where = f"{path}: download"
     if (
         not OmegaConf.is_dict(block)
@@ -531,8 +541,8 @@ def _safe_member(name: str) -> Path | None:
 
 def _unzip(part: Path, tmp: Path, dest: Path, archive: Archive, console: Console) -> None:
     with zipfile.ZipFile(part) as zf:
-        members = [(info, _safe_member(info.filename)) for info in zf.infolist()]
-        members = [(info, rel) for info, rel in members if rel is not None]
+        named = [(info, _safe_member(info.filename)) for info in zf.infolist()]
+        members = [(info, rel) for info, rel in named if rel is not None]
         total = sum(info.file_size for info, _ in members)
         free = shutil.disk_usage(dest).free
         if free < total:
@@ -555,7 +565,7 @@ def _unzip(part: Path, tmp: Path, dest: Path, archive: Archive, console: Console
 
 
 def _untar(part: Path, tmp: Path, archive: Archive, console: Console) -> None:
-    mode = "r:gz" if archive.format == "tar.gz" else "r:"
+    mode: Literal["r:gz", "r:"] = "r:gz" if archive.format == "tar.gz" else "r:"
     with tarfile.open(part, mode) as tf, _progress(console) as progress:
         task = progress.add_task(f"unpacking {archive.file}", total=None)
         for member in tf:

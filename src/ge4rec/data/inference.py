@@ -8,6 +8,7 @@ Every probe of every column runs in one query over the train split.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import polars as pl
@@ -84,7 +85,7 @@ def infer_types(
     text = [s for s in pending if columns[s.name] == pl.String]
     stats: dict[str, dict] = {}
     for sep in dict.fromkeys(s.separator or separator for s in text):
-        probes = {
+        probes: dict[str, Callable[..., pl.Expr]] = {
             "n": lambda c: c.is_not_null().sum(),
             "int": lambda c: c.cast(pl.Int64, strict=False).is_not_null().sum(),
             "float": lambda c: c.cast(pl.Float64, strict=False).is_not_null().sum(),

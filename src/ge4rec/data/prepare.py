@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -76,7 +76,9 @@ def load_dataset(cfg: DictConfig, cache_root: str | os.PathLike) -> PreparedData
     name = str(cfg.get("name", "dataset"))
     cache_root = Path(os.path.expanduser(str(cache_root)))
     spec_dict = {
-        k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k not in _NOT_IN_CACHE_KEY
+        k: v
+        for k, v in cast("dict[str, Any]", OmegaConf.to_container(cfg, resolve=True)).items()
+        if k not in _NOT_IN_CACHE_KEY
     }
     derivations = parse_derive(_plain(cfg.get("derive")))  # a bad entry fails before any file is read
     if not derivations:
@@ -318,7 +320,9 @@ def _fill_decisions(pre: Preprocessor, reports: dict[str, SplitReport], labels: 
     for split, report in reports.items():
         by_fill: dict[str, list[str]] = {}
         for column, count in report.filled.items():
-            by_fill.setdefault(_fill_text(pre.by_name[column]), []).append(f"{column} {count:,}")
+            by_fill.setdefault(_fill_text(cast(NumericEncoder, pre.by_name[column])), []).append(
+                f"{column} {count:,}"
+            )
         if by_fill:
             parts = [f"with {fill}: {listing(columns, 10)}" for fill, columns in by_fill.items()]
             decisions.append(f"{labels[split]}: filled empty numeric values {'; '.join(parts)}")

@@ -149,6 +149,10 @@ class _Encoder:
         """Slots in a row of the encoded arrays (a sequence's padded length)."""
         return 1
 
+    def expression(self, offset: int) -> pl.Expr:
+        """The column's encoded values, its table rows starting at `offset`."""
+        raise NotImplementedError
+
     def params(self) -> dict[str, Any]:
         """JSON-able fitted state (vocabularies are saved apart, in vocabulary.parquet)."""
         return {"kind": self.kind, **{k: v for k, v in vars(self).items() if k != "vocabulary"}}
@@ -175,9 +179,11 @@ class CategoricalEncoder(_Encoder):
 
     @property
     def vocab_size(self) -> int:
+        assert self.vocabulary is not None, "fitted"
         return FIRST_VALUE_ID + len(self.vocabulary)
 
     def expression(self, offset: int) -> pl.Expr:
+        assert self.vocabulary is not None, "fitted"
         missing_id = offset + (MISSING_ID if self.missing == "token" else OOV_ID)
         text = _text(self.name)
         known = _lookup(text, self.vocabulary, offset)
@@ -194,6 +200,7 @@ class BucketEncoder(_Encoder):
 
     @property
     def vocab_size(self) -> int:
+        assert self.edges is not None, "fitted"
         return FIRST_VALUE_ID + len(self.edges) + 1
 
     def expression(self, offset: int) -> pl.Expr:
@@ -233,16 +240,19 @@ class SequenceEncoder(_Encoder):
 
     @property
     def vocab_size(self) -> int:
+        assert self.vocabulary is not None, "fitted"
         return FIRST_VALUE_ID + len(self.vocabulary)
 
     @property
     def width(self) -> int:
+        assert self.max_len is not None, "fitted"
         return int(self.max_len)
 
     def tokens(self) -> pl.Expr:
         return _text(self.name).str.split(self.separator)
 
     def expression(self, offset: int) -> pl.Expr:
+        assert self.max_len is not None and self.vocabulary is not None, "fitted"
         length = int(self.max_len)
         tokens = self.tokens().list.eval(_lookup(pl.element(), self.vocabulary, offset))
         padding = pl.lit([0] * length, dtype=pl.List(pl.Int32))
@@ -562,18 +572,24 @@ class Preprocessor:
             "fields": {e.name: e.params() for e in self.encoders},
         }
         (Path(folder) / PREPROCESSOR_FILE).write_text(json.dumps(state, indent=1))
-        with_vocabulary = [e for e in self.encoders if getattr(e, "vocabulary", None) is not None]
+        with_vocabulary = [
+            (e.name, e.vocabulary)
+            for e in self.encoders
+            if isinstance(e, (CategoricalEncoder, SequenceEncoder)) and e.vocabulary is not None
+        ]
         if with_vocabulary:
-            sizes = np.array([len(e.vocabulary) for e in with_vocabulary], dtype=np.int64)
+            sizes = np.array([len(vocabulary) for _, vocabulary in with_vocabulary], dtype=np.int64)
             table = pl.DataFrame(
                 {
-                    "field": pl.Series([e.name for e in with_vocabulary], dtype=pl.String).gather(
+                    "field": pl.Series([name for name, _ in with_vocabulary], dtype=pl.String).gather(
                         np.repeat(np.arange(len(sizes)), sizes)
                     ),
                     "id": np.arange(sizes.sum())
                     - np.repeat(np.cumsum(sizes) - sizes, sizes)
                     + FIRST_VALUE_ID,
-                    "value": pl.concat([e.vocabulary.rename("value") for e in with_vocabulary], rechunk=True),
+                    "value": pl.concat(
+                        [vocabulary.rename("value") for _, vocabulary in with_vocabulary], rechunk=True
+                    ),
                 }
             )
             table.write_parquet(Path(folder) / VOCABULARY_FILE)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import polars as pl
 
@@ -23,7 +23,7 @@ def shown(value: object, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _reraise(exc: Exception, file: str):
+def _reraise(exc: Exception, file: str) -> NoReturn:
     if isinstance(exc, (DataError, ConfigError)):  # ours, raised inside a query (dataset.derive):
         raise type(exc)(one_line(exc, 1000)) from None  # polars appends the expression: keep line one
     message = one_line(exc)

@@ -10,6 +10,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -116,7 +117,11 @@ def _how_to_set_path(cfg) -> str:
     """
     hint = "set dataset.path=DIR"
     try:
-        raw = OmegaConf.to_container(cfg, resolve=False).get("path") if OmegaConf.is_config(cfg) else None
+        raw = (
+            cast("dict[str, Any]", OmegaConf.to_container(cfg, resolve=False)).get("path")
+            if OmegaConf.is_config(cfg)
+            else None
+        )
     except Exception:  # an unresolvable sibling key: the plain hint will do
         raw = None
     if not isinstance(raw, str):
@@ -174,6 +179,7 @@ def scan(source: Source, delimiter: str = ",") -> pl.LazyFrame:
 
 def _check_column_count(source: Source, delimiter: str) -> None:
     """`dataset.columns` must name every column of the file: one too few or too many is an error."""
+    assert source.columns is not None  # the caller checks only a source that names its columns
     try:
         found = len(
             pl.scan_csv(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import torch
 from omegaconf import OmegaConf
@@ -84,6 +84,8 @@ class CTRModel(nn.Module):
     # family); fields_all = a_i * b_j for every i, j (CIN); hadamard = a_c * b_c (cross networks);
     # outer = every a_c with every b_c' (DCN's rank-one cross)
     operand_pairing = "fields_distinct"
+    # the paradigm's generator of a model with one interaction (set by the subclass: make_generator)
+    generator: Generator
 
     def __init__(
         self, schema: Schema, embedding_dim: int, paradigm: Paradigm, embedding_init_std: float = 1e-4
@@ -132,7 +134,7 @@ class CTRModel(nn.Module):
         if generated is not None:
             name = GENERATED if layer is None else generated_layer(layer)
             self._captured[name] = generated.detach()
-        if partner is not None and layer in (None, 0):
+        if partner is not None and generated is not None and layer in (None, 0):
             self._captured[OPERAND_A] = generated.flatten(1).detach()
             self._captured[OPERAND_B] = partner.flatten(1).detach()
 
@@ -202,6 +204,7 @@ class CTRModel(nn.Module):
         return nn.ModuleList([self.make_generator(residual_default) for _ in range(count)])
 
     def first_order(self, linear: torch.Tensor | None) -> torch.Tensor:
+        assert linear is not None and self.bias is not None, "first_order: a model without uses_linear"
         return linear + self.bias
 
     def forward(self, batch: Batch) -> torch.Tensor:
@@ -243,9 +246,12 @@ def build_model(
     cls = get_model_class(str(cfg["name"]))
     options_schema = model_schema(cls.name)
     if options_schema is not None:  # typed and checked (ge4rec.config.models), defaults filled in
-        options = OmegaConf.to_container(typed(options_schema, cfg, "model"))
+        options = cast("dict[str, Any]", OmegaConf.to_container(typed(options_schema, cfg, "model")))
     else:  # a model that brings no schema checks its own keyword arguments
-        options = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else dict(cfg)
+        options = cast(
+            "dict[str, Any]",
+            OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else dict(cfg),
+        )
     options.pop("name")
     accepted = inspect.signature(cls.__init__).parameters
     unknown = [k for k in options if k not in accepted]

@@ -20,6 +20,10 @@ class FeatureEmbedding(nn.Module):
     columns start at zero, the embeddings normal(0, init_std).
     """
 
+    # buffers (register_buffer)
+    numeric_rows: torch.Tensor
+    sequence_assign: torch.Tensor
+
     def __init__(
         self,
         schema: Schema,

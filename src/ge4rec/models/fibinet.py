@@ -30,6 +30,10 @@ class BilinearInteraction(nn.Module):
     """p_ij = (left_i W) * right_j for every pair, [B, P, d]; W shared by all fields (field_all),
     one per left field (field_each) or one per pair (field_interaction)."""
 
+    # buffers (register_buffer): the pairs' left and right fields
+    rows: torch.Tensor
+    cols: torch.Tensor
+
     def __init__(self, num_fields: int, dim: int, kind: str, rows: torch.Tensor, cols: torch.Tensor):
         super().__init__()
         self.kind = kind

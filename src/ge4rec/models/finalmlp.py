@@ -17,6 +17,8 @@ class FeatureGate(nn.Module):
     field is named (then the gate is the same for every sample).
     """
 
+    context: torch.Tensor  # buffer (register_buffer): the context fields' indices
+
     def __init__(self, context: list[int], dim: int, out_dim: int, hidden_units):
         super().__init__()
         self.register_buffer("context", torch.tensor(context, dtype=torch.long), persistent=False)
@@ -57,6 +59,9 @@ class FinalMLP(CTRModel):
     fusion crosses a raw stream with a generated one, the way FM's <z_i, e_j> crosses a generated
     with a raw embedding. The gates' context comes from the raw e.
     """
+
+    gate1: FeatureGate | None  # both, or neither (use_fs)
+    gate2: FeatureGate | None
 
     def __init__(
         self,
@@ -103,6 +108,6 @@ class FinalMLP(CTRModel):
     def forward(self, batch) -> torch.Tensor:
         e, _, z, partner = self.embed_and_generate(batch)
         x1, x2 = partner.flatten(1), z.flatten(1)
-        if self.gate1 is not None:
+        if self.gate1 is not None and self.gate2 is not None:
             x1, x2 = x1 * self.gate1(e), x2 * self.gate2(e)
         return self.fusion(self.stream1(x1), self.stream2(x2))

@@ -21,6 +21,9 @@ class FmFM(CTRModel):
     """
 
     uses_linear = True
+    # buffers (register_buffer): the pairs' left and right fields
+    rows: torch.Tensor
+    cols: torch.Tensor
 
     def __init__(
         self, schema, embedding_dim, paradigm, interaction: str = "matrix", embedding_init_std: float = 1e-4

@@ -44,6 +44,7 @@ class FwFM(CTRModel):
         if self.linear_type == "filv":
             first = self.field_linear(e.flatten(1)).squeeze(-1)
         elif self.linear_type == "felv":
+            assert linear is not None  # the table carries the d-vectors under felv
             first = (e * linear).sum(dim=(1, 2))  # linear: the values' d-vectors [B, F, d]
         else:
             first = self.first_order(linear)

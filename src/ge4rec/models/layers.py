@@ -4,6 +4,7 @@ the cross networks' skeleton."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import cast
 
 import torch
 from torch import nn
@@ -11,6 +12,7 @@ from torch import nn
 from ge4rec.errors import ConfigError
 from ge4rec.models.base import CTRModel
 from ge4rec.paradigms.generators import ACTIVATIONS as GENERATOR_ACTIVATIONS
+from ge4rec.paradigms.generators import Generator
 
 # model.activation and model.cin_activation: the generators' activations, plus PReLU
 ACTIVATIONS: dict[str, type[nn.Module]] = {**GENERATOR_ACTIVATIONS, "prelu": nn.PReLU}
@@ -144,7 +146,7 @@ class CrossNetwork(nn.Module):
     ) -> torch.Tensor:
         x = x0
         for index in range(self.num_layers):
-            operand = generators[index].cross(x0, x)
+            operand = cast(Generator, generators[index]).cross(x0, x)
             out, partner = self.cross_layer(index, operand, x)
             if expose is not None:
                 expose(generated=operand, partner=partner, layer=index)
@@ -184,6 +186,8 @@ class CrossModel(CTRModel):
 
     # which entries of the operands' cross-correlation the interaction multiplies (analysis)
     operand_pairing = "hadamard"
+    # the output layer over the width build_cross_and_deep returns (set by the subclass)
+    head: nn.Module
 
     def build_cross_and_deep(
         self,

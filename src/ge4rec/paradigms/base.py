@@ -135,7 +135,9 @@ class SupervisedFeatureGeneration(Paradigm):
     ) -> Generator:
         if self.kind == "identity":
             return IdentityGenerator(num_fields, dim)
-        generator = GENERATORS[self.kind](
+        # every registered kind takes (num_fields, dim, **options)
+        factory: Callable[..., Generator] = GENERATORS[self.kind]
+        generator = factory(
             num_fields,
             dim,
             act=self.activation,

@@ -116,6 +116,8 @@ class LearnedGenerator(Generator):
     Subclasses build their weights in `__init__` and implement `transform` ([B, F, d] -> [B, F, d]).
     """
 
+    target_mask: torch.Tensor | None  # buffer (register_buffer)
+
     def __init__(
         self,
         num_fields: int,
@@ -290,6 +292,7 @@ class ExcludeSelfGenerator(LearnedGenerator):
     """Dense with W's diagonal d x d blocks masked to zero: H_i depends on v_j, j != i, only."""
 
     kind = "exclude_self"
+    keep: torch.Tensor  # buffer (register_buffer): 0 on the diagonal blocks, 1 elsewhere
 
     def __init__(self, num_fields: int, dim: int, **options):
         super().__init__(num_fields, dim, **options)

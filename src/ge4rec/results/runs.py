@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 
@@ -326,7 +326,7 @@ def _paradigm_defaults(name: str) -> dict[str, Any]:
 
     from ge4rec.config import group_option
 
-    block = OmegaConf.to_container(group_option("paradigm", name), resolve=False)
+    block = cast("dict[str, Any]", OmegaConf.to_container(group_option("paradigm", name), resolve=False))
     return {f"paradigm.{k}": _hashable(v) for k, v in block.items()} if "name" in block else {}
 
 

@@ -10,14 +10,18 @@ import os
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from ge4rec.io import write_parquet
 
+if TYPE_CHECKING:
+    # a data type class (pl.Float64) or instance (pl.Float64()): what a polars schema accepts
+    from polars._typing import PolarsDataType
+
 # what the run was and how it ended
-RUN_COLUMNS: dict[str, pl.DataType] = {
+RUN_COLUMNS: dict[str, PolarsDataType] = {
     "run_id": pl.String,
     "created_at": pl.String,
     "dataset": pl.String,
@@ -50,7 +54,7 @@ RUN_COLUMNS: dict[str, pl.DataType] = {
 # the analysis scalars after training (ge4rec.analysis.run_analysis.SCALAR_COLUMNS describes each);
 # null when a run has no analysis, or no such embedding; analysis_error says why an analysis that
 # was asked for is missing (the run itself completed)
-ANALYSIS_COLUMNS: dict[str, pl.DataType] = {
+ANALYSIS_COLUMNS: dict[str, PolarsDataType] = {
     "information_abundance_raw": pl.Float64,
     "effective_rank_raw": pl.Float64,
     "collapse_cliff_raw": pl.Int64,
@@ -69,10 +73,10 @@ ANALYSIS_COLUMNS: dict[str, pl.DataType] = {
 }
 
 # the guaranteed columns of every row, in file order
-COLUMNS: dict[str, pl.DataType] = {**RUN_COLUMNS, **ANALYSIS_COLUMNS, "analysis_error": pl.String}
+COLUMNS: dict[str, PolarsDataType] = {**RUN_COLUMNS, **ANALYSIS_COLUMNS, "analysis_error": pl.String}
 
 
-def row_schema(row: dict[str, Any] | None = None) -> dict[str, pl.DataType]:
+def row_schema(row: dict[str, Any] | None = None) -> dict[str, PolarsDataType]:
     """COLUMNS, plus any further key of `row` (a number or None: Float64, anything else: String)."""
     schema = dict(COLUMNS)
     for name, value in (row or {}).items():

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from rich.console import Console
@@ -29,7 +29,9 @@ def regularized_parameters(model: torch.nn.Module) -> tuple[list[torch.Tensor], 
     module's own parameters named `weight` or `bias`, split into those of nn.Embedding tables
     (whole tables, the first-order columns included) and all others (the generators included).
     Parameters with other names (e.g. FmFM's pair matrices) are not regularised."""
-    embedding, net, seen = [], [], set()
+    embedding: list[torch.Tensor] = []
+    net: list[torch.Tensor] = []
+    seen: set[int] = set()
     for module in model.modules():
         for name, param in module.named_parameters(recurse=False):
             if name not in ("weight", "bias") or not param.requires_grad or id(param) in seen:
@@ -134,7 +136,7 @@ class Trainer:
             )
             if term is not None
         ]
-        return sum(terms) if terms else None
+        return cast(torch.Tensor, sum(terms)) if terms else None  # a sum of tensors
 
     def train_step(
         self, model: CTRModel, batch, optimizer: torch.optim.Optimizer, params: list

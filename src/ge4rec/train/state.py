@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -46,7 +46,10 @@ KEYS = (
 
 def rng_state(generator: torch.Generator | None) -> dict[str, Any]:
     """Every random stream a run draws from, as plain values and tensors."""
-    name, keys, pos, has_gauss, cached = np.random.get_state()
+    # the global RandomState is an MT19937: its legacy state is the tuple
+    name, keys, pos, has_gauss, cached = cast(
+        "tuple[str, np.ndarray, int, int, float]", np.random.get_state()
+    )
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
