@@ -23,7 +23,6 @@ from ge4rec.config import (
 )
 from ge4rec.errors import ConfigError
 from ge4rec.models import get_model_class, model_names
-from ge4rec.run import config_hash
 
 NOT_OPTIONS = ("self", "schema", "embedding_dim", "paradigm")
 
@@ -79,17 +78,6 @@ def test_trainer_and_paradigm_yamls_set_only_what_differs(hydra_configs):
     for name in group_options("paradigm"):
         schema = defaults_of(ParadigmConfig)
         assert all(schema[k] != v for k, v in own_keys("paradigm", name).items()), name
-
-
-def test_the_default_config_keeps_its_config_hash(hydra_configs, monkeypatch):
-    # config_hash identifies completed runs (skip_done, tables): the typed configs compose to
-    # exactly the keys and values the plain YAML files did
-    monkeypatch.delenv("GE4REC_DATA", raising=False)
-    assert config_hash(compose(config_name="train")) == "bffef297968edd3647205af5"
-    disc = compose(config_name="train", overrides=["model=dcnv2", "paradigm=disc"])
-    assert config_hash(disc) == "f3654c6b485e2490f445753f"
-    cell = compose(config_name="train", overrides=["experiment=paper/criteo_x1/dcnv2"])
-    assert config_hash(cell) == "c84066f88b3624e1a75010d8"
 
 
 def test_composed_values_are_plain_and_typed(hydra_configs):

@@ -438,10 +438,10 @@ def test_select_best_valid_picks_the_hand_computed_setting(tmp_path, capsys):
     sfg_auc = [test[(*best["sfg"], s)][0] for s in SEEDS]
     row = data.filter((pl.col("paradigm") == "sfg") & (pl.col("metric") == "auc")).row(0, named=True)
     assert row["p_value"] == pytest.approx(ttest_rel(sfg_auc, dis_auc).pvalue)
-    assert row["settings"] == "paradigm.gamma=6.0, trainer.lr=0.001"
+    assert row["settings"] == "paradigm.gamma=6, trainer.lr=0.001"
     md, _ = table(["main", "--results", str(folder), "--select", "best-valid"], capsys)
     assert "chosen setting, synthetic/dcnv2 DIS: trainer.lr=0.0003" in md
-    assert "chosen setting, synthetic/dcnv2 SFG: paradigm.gamma=6.0, trainer.lr=0.001" in md
+    assert "chosen setting, synthetic/dcnv2 SFG: paradigm.gamma=6, trainer.lr=0.001" in md
     # without --select the differing learning rates are a mismatch
     _, err = table(["main", "--results", str(folder)], capsys)
     assert "config mismatch" in err and "trainer.lr" in err
