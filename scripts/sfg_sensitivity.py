@@ -207,10 +207,14 @@ def main() -> None:
     ref_frame = load_runs([reference]) if reference.is_dir() else pl.DataFrame()
     budget = frame.filter(pl.col("config").str.contains('"equal_budget"')) if frame.height else frame
     gamma_runs = frame.filter(~pl.col("config").str.contains('"equal_budget"')) if frame.height else frame
-    minutes = (time.perf_counter() - start) / 60
+    if options.report_only:  # no training now: the runs' own training time, summed
+        seconds = float(frame["train_seconds"].fill_null(0).sum()) if frame.height else 0.0
+        cost = f"its runs trained {seconds / 60:.0f} min in all here"
+    else:
+        cost = f"{(time.perf_counter() - start) / 60:.0f} min here"
     page = [
         "# SFG's gamma, and DIS vs SFG under an equal tuning budget (small data sets)\n",
-        f"Written by `python scripts/sfg_sensitivity.py` ({minutes:.0f} min here). Do not edit by hand: re-run "
+        f"Written by `python scripts/sfg_sensitivity.py` ({cost}). Do not edit by hand: re-run "
         "the script. The built-in data runs at the size `ge4rec reproduce small` uses "
         f"({', '.join(s.split('=')[1] for s in SMALL_DATASETS['synthetic'])} train/valid/test rows).\n",
         *gamma_section(gamma_runs, ref_frame),
