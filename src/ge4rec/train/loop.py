@@ -215,17 +215,20 @@ class Trainer:
         def save() -> None:
             if state_file is None:
                 return
+            weights = model.state_dict()
             save_state(
                 state_file,
                 {
                     "epoch": done,
                     "finished": finished,
                     "stopped": stopped,
-                    "model": model.state_dict(),
+                    "model": weights,
                     "optimizer": optimizer.state_dict(),
                     "best_score": best_score,
                     "best_epoch": best_epoch,
-                    "best_state": best_state,
+                    # after an improving epoch the best weights are the model's: passing the same
+                    # tensors lets torch.save store them once (they load as one shared copy)
+                    "best_state": weights if best_epoch == done and best_state is not None else best_state,
                     "bad_epochs": bad_epochs,
                     "history": history,
                     "train_seconds": train_seconds,
@@ -263,7 +266,7 @@ class Trainer:
                 for step, batch in enumerate(train.batches(batch_size, shuffle=True, generator=generator), 1):
                     loss = self.train_step(model, batch.to(device), optimizer, params)
                     total_loss += loss
-                    if stop is not None:
+                    if stop is not None and stop.signum is not None:  # a flag read per batch
                         stop.check(done)
                     if step % 10 == 0 or step == steps:
                         current = loss.item()
