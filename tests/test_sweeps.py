@@ -141,7 +141,7 @@ def job_config(tmp_path: Path, number: int, launcher_cfg: dict):
     """The hydra node a sweep job sees (HydraConfig.get()), for job `number` of a sweep in tmp_path."""
     return OmegaConf.create(
         {
-            "job": {"num": number},
+            "job": {"num": number, "name": "train"},
             "overrides": {"task": ["model=fm", f"seed={number}"]},
             "runtime": {"output_dir": str(tmp_path / "sweep" / f"{number}_job"), "cwd": str(tmp_path)},
             "sweep": {"dir": str(tmp_path / "sweep")},

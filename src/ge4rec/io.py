@@ -74,6 +74,15 @@ def write_json(path: str | os.PathLike, value: Any, indent: int | None = 2) -> P
     return write_text(path, json.dumps(value, indent=indent))
 
 
+def read_json(path: str | os.PathLike) -> Any:
+    """The JSON value in `path`; None when the file is missing, unreadable or not JSON (a run
+    folder's metrics.json, a sweep job's outcome file)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def write_parquet(path: str | os.PathLike, frame) -> Path:
     """A polars DataFrame as one Parquet file."""
     with atomic_path(path) as tmp:

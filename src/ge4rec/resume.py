@@ -13,7 +13,6 @@ resume=true`.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any, cast
@@ -21,6 +20,7 @@ from typing import Any, cast
 from omegaconf import DictConfig, OmegaConf
 
 from ge4rec.errors import Ge4recError
+from ge4rec.io import read_json
 from ge4rec.train.state import STATE_FILE
 
 
@@ -63,10 +63,8 @@ def resume_target(flags: list[str], overrides: list[str]) -> Path | None:
 
 
 def read_metrics(run_dir: Path) -> dict[str, Any] | None:
-    try:
-        metrics = json.loads((run_dir / "metrics.json").read_text())
-    except (OSError, ValueError):
-        return None
+    """RUN_DIR/metrics.json, or None when the run folder has no readable one."""
+    metrics = read_json(run_dir / "metrics.json")
     return metrics if isinstance(metrics, dict) else None
 
 

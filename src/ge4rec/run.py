@@ -80,9 +80,8 @@ def completed_run(results_dir: str | os.PathLike, fingerprint: str) -> dict[str,
     names = rows.collect_schema().names()
     if "config" not in names:
         return None
-    done = rows.filter(pl.col("status") == "completed").collect().sort("created_at")
-    if not done.height:
-        return None
+    wanted = [c for c in (*_DONE_COLUMNS, "config_hash", "config") if c in names]
+    done = rows.filter(pl.col("status") == "completed").select(wanted).collect().sort("created_at")
     if "config_hash" in names:
         same = done.filter(pl.col("config_hash") == fingerprint)
         if same.height:
@@ -96,6 +95,10 @@ def completed_run(results_dir: str | os.PathLike, fingerprint: str) -> dict[str,
         if isinstance(config, dict) and config_hash(config) == fingerprint:
             return done.row(index, named=True)
     return None
+
+
+# what skip_done reports of the completed run it found
+_DONE_COLUMNS = ("run_id", "run_dir", "created_at", "valid_auc", "valid_logloss", "test_auc")
 
 
 def parameter_count(model: torch.nn.Module) -> int:
@@ -172,20 +175,23 @@ def check_folders(cfg: DictConfig, run_dir: Path) -> Path:
     return results_dir
 
 
-def discard_run_folder(run_dir: Path, log_name: str) -> None:
+def discard_run_folder(run_dir: Path, log_name: str) -> bool:
     """Remove a run folder that holds nothing but what Hydra put there before the job started (its
     .hydra/ folder and log), with the empty folders above it up to the working directory. A folder
-    with anything else in it is left as it is."""
+    with anything else in it is left as it is. True when no such folder is left."""
     run_dir, cwd = Path(run_dir).resolve(), Path.cwd().resolve()
-    if not run_dir.is_dir() or cwd.is_relative_to(run_dir):  # never the working directory itself
-        return
+    if not run_dir.is_dir():
+        return True
+    if cwd.is_relative_to(run_dir):  # never the working directory itself
+        return False
     if any(p.name not in (".hydra", log_name) for p in run_dir.iterdir()):
-        return
+        return False
     shutil.rmtree(run_dir, ignore_errors=True)
     folder = run_dir.parent
     while folder != cwd and folder.is_relative_to(cwd) and folder.is_dir() and not any(folder.iterdir()):
         folder.rmdir()
         folder = folder.parent
+    return not run_dir.exists()
 
 
 # ------------------------------------------------------------------------------- the run record
@@ -372,7 +378,12 @@ def train_run(
                 f"skipped: {cfg.model.name} / {cfg.paradigm.name} seed {cfg.seed} already has a completed "
                 f"run with this config ({done['run_dir']}, test AUC {done['test_auc']:.4f})"
             )
-            return {"status": "skipped", "run_id": done["run_id"], "run_dir": done["run_dir"]}
+            return {
+                "status": "skipped",
+                "run_id": done["run_id"],
+                "run_dir": done["run_dir"],
+                "valid": {"auc": done.get("valid_auc"), "logloss": done.get("valid_logloss")},
+            }
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     with StopSignal() as stop:

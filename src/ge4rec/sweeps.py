@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import sys
 import time
 import traceback
@@ -38,7 +37,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from ge4rec.io import write_json
+from ge4rec.io import read_json, write_json
 
 SUMMARY_FILE = "sweep_summary.json"
 SUMMARY_VERSION = 1
@@ -303,10 +302,7 @@ def outcome_path(sweep_dir: Path, job_num: int) -> Path:
 
 def _batch_of(sweep_dir: Path) -> int | None:
     """How many jobs the launcher gets at once in this sweep, from the plan the sweep recorded."""
-    try:
-        plan = json.loads((Path(sweep_dir) / JOBS_DIR / PLAN_FILE).read_text())
-    except (OSError, ValueError):
-        return None
+    plan = read_json(Path(sweep_dir) / JOBS_DIR / PLAN_FILE)
     batch = plan.get("batch", plan.get("jobs")) if isinstance(plan, dict) else None
     return batch if isinstance(batch, int) and batch > 0 else None
 
@@ -321,7 +317,7 @@ def run_sweep_job(cfg: DictConfig, hydra_cfg: DictConfig) -> float:
     import torch
 
     from ge4rec.errors import Ge4recError, TrainingFailed
-    from ge4rec.run import completed_run, config_hash, train_run
+    from ge4rec.run import discard_run_folder, train_run
 
     sweep_dir = _sweep_dir(hydra_cfg)
     number = int(hydra_cfg.job.num)
@@ -362,20 +358,19 @@ def run_sweep_job(cfg: DictConfig, hydra_cfg: DictConfig) -> float:
     else:
         monitor = str(cfg.trainer.get("monitor", "auc"))
         outcome["monitor"] = monitor
-        if metrics.get("status") == "skipped":
-            done = completed_run(cfg.results_dir, config_hash(cfg)) or {}
+        if metrics.get("status") == "skipped":  # `valid`: the completed run's, from the store
             outcome.update(
                 status="skipped", run_id=metrics.get("run_id"), done_run_dir=metrics.get("run_dir")
             )
-            value = monitored_value(monitor, done.get("valid_auc"), done.get("valid_logloss"))
         else:
-            valid = metrics.get("valid") or {}
             outcome["status"] = "completed"  # its row lies in the store, under this job's folder
-            value = monitored_value(monitor, valid.get("auc"), valid.get("logloss"))
+        valid = metrics.get("valid") or {}
+        value = monitored_value(monitor, valid.get("auc"), valid.get("logloss"))
         outcome["value"] = None if math.isnan(value) else value
     if outcome["status"] == "failed":
         print(f"ge4rec: job {number} failed: {outcome['error']}", file=sys.stderr, flush=True)
-    if outcome["status"] != "completed" and _drop_empty_folder(Path(hydra_cfg.runtime.output_dir)):
+    run_dir, log_name = Path(hydra_cfg.runtime.output_dir), f"{hydra_cfg.job.name}.log"
+    if outcome["status"] != "completed" and discard_run_folder(run_dir, log_name):
         outcome["run_dir"] = None  # skipped, or failed before it wrote anything: no empty run folder
     outcome.update(
         threads=torch.get_num_threads(),
@@ -384,17 +379,6 @@ def run_sweep_job(cfg: DictConfig, hydra_cfg: DictConfig) -> float:
     )
     write_json(path, outcome)
     return value
-
-
-def _drop_empty_folder(folder: Path) -> bool:
-    """Remove a job's folder that holds only what Hydra puts in every one (.hydra/, the job's
-    log); True when it is gone."""
-    if not folder.is_dir():
-        return True
-    if any(item.name != ".hydra" and item.suffix != ".log" for item in folder.iterdir()):
-        return False
-    shutil.rmtree(folder, ignore_errors=True)
-    return not folder.exists()
 
 
 def _cuda_devices() -> int:
@@ -488,11 +472,11 @@ def _outcomes(sweep_dir: Path) -> dict[int, dict[str, Any]]:
     if not folder.is_dir():
         return found
     for file in folder.glob("job-*.json"):
+        outcome = read_json(file)
         try:
-            outcome = json.loads(file.read_text())
             outcome["overrides"] = [str(item) for item in outcome["overrides"]]
             found[int(outcome["job"])] = outcome
-        except (OSError, ValueError, KeyError, TypeError):
+        except (KeyError, TypeError, ValueError):  # not an outcome file (None included)
             continue
     return found
 
