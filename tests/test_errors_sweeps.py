@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import polars as pl
@@ -33,16 +34,23 @@ def stored(workdir: Path) -> pl.DataFrame:
     return pl.read_parquet(files) if files else pl.DataFrame()
 
 
-@pytest.mark.errors_row("sweep-job-fails-at-data-loading")
-@pytest.mark.slow
-def test_a_job_whose_data_fails_to_load_fails_alone(tmp_path):
-    bad = write_csv_folder(tmp_path / "bad", BAD)
-    good = write_csv_folder(tmp_path / "good", GOOD)
-    # the basic launcher runs the jobs one after another: the failed first job must not stop the second
-    result = run_cli(["train", "-m", f"dataset.path={bad},{good}", *CSV], tmp_path)
+def failing_csv_sweep(tmp_path: Path, folders: dict[str, dict[str, str]]) -> subprocess.CompletedProcess:
+    """`ge4rec train -m dataset.path=A,B,...` over CSV folders written under tmp_path (name: the
+    rows' text); checks that the sweep exits 1 without a traceback."""
+    paths = ",".join(str(write_csv_folder(tmp_path / name, rows)) for name, rows in folders.items())
+    result = run_cli(["train", "-m", f"dataset.path={paths}", *CSV], tmp_path)
     output = result.stdout + result.stderr
     assert result.returncode == 1, output[-3000:]
     assert "Traceback" not in output
+    return result
+
+
+@pytest.mark.errors_row("sweep-job-fails-at-data-loading")
+@pytest.mark.slow
+def test_a_job_whose_data_fails_to_load_fails_alone(tmp_path):
+    # the basic launcher runs the jobs one after another: the failed first job must not stop the second
+    result = failing_csv_sweep(tmp_path, {"bad": BAD, "good": GOOD})
+    output = result.stdout + result.stderr
     (line,) = [ln for ln in result.stderr.splitlines() if ln.startswith("ge4rec: job 0 failed: ")]
     assert "valid.csv" in line and "column 'b'" in line
     assert "2 jobs: 1 completed, 1 failed, 0 missing, 0 skipped" in result.stdout
@@ -77,12 +85,7 @@ def test_a_job_whose_training_diverges_fails_alone_under_joblib(tmp_path):
 
 @pytest.mark.errors_row("sweep-every-job-fails")
 def test_a_sweep_whose_every_job_fails_exits_1_and_names_them_all(tmp_path):
-    one = write_csv_folder(tmp_path / "one", BAD)
-    two = write_csv_folder(tmp_path / "two", BAD)
-    result = run_cli(["train", "-m", f"dataset.path={one},{two}", *CSV], tmp_path)
-    output = result.stdout + result.stderr
-    assert result.returncode == 1, output[-3000:]
-    assert "Traceback" not in output
+    result = failing_csv_sweep(tmp_path, {"one": BAD, "two": BAD})
     assert "2 jobs: 0 completed, 2 failed, 0 missing, 0 skipped" in result.stdout
     assert "job 0 [dataset.path=" in result.stdout and "job 1 [dataset.path=" in result.stdout
     assert stored(tmp_path).height == 0

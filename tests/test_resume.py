@@ -23,7 +23,7 @@ from ge4rec.run import train_run
 from ge4rec.train.loop import Trainer
 from ge4rec.train.state import STATE_FILE
 
-from conftest import TINY, assert_clean_failure, compose_config, run_cli
+from conftest import TINY, assert_clean_failure, compose_config, run_cli, run_main
 
 # 12 batches an epoch: a signal lands well inside the next epoch; threads=1 as in the processes
 RUN = [*TINY, "trainer.max_epochs=3", "trainer.batch_size=256", "threads=1", "analysis.rows=500"]
@@ -45,22 +45,6 @@ def assert_same_numbers(run_dir: Path, reference: Path) -> None:
 def rows_of(workdir: Path, run_dir: Path) -> list[dict]:
     rows = read_results(workdir / "results").to_dicts()
     return [r for r in rows if Path(r["run_dir"]).resolve() == run_dir.resolve()]
-
-
-def cli(args: list[str], workdir: Path, capsys, monkeypatch) -> subprocess.CompletedProcess:
-    """`ge4rec ARGS` in `workdir`, in this process, as the shell would see it."""
-    from ge4rec.cli import main
-
-    monkeypatch.chdir(workdir)
-    monkeypatch.setenv("GE4REC_CACHE_DIR", str(workdir / "cache"))
-    capsys.readouterr()
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out = capsys.readouterr()
-    return subprocess.CompletedProcess(["ge4rec", *args], code, out.out, out.err)
 
 
 def start_and_signal(workdir: Path, name: str, signum: int) -> subprocess.CompletedProcess:
@@ -109,7 +93,7 @@ def test_a_killed_run_resumes_to_the_numbers_of_an_uninterrupted_one(workdir, ca
     state = torch.load(workdir / "killed" / STATE_FILE, weights_only=True)
     assert 1 <= state["epoch"] < 3 and not rows_of(workdir, workdir / "killed")
 
-    result = cli(["train", "resume=killed"], workdir, capsys, monkeypatch)
+    result = run_main(["train", "resume=killed"], workdir, capsys, monkeypatch)
     assert result.returncode == 0, result.stderr
     assert f"after epoch {state['epoch']}" in result.stdout
     assert_same_numbers(workdir / "killed", workdir / "reference")
@@ -184,7 +168,7 @@ def test_resume_refuses_what_it_cannot_continue(workdir, capsys, monkeypatch):
     # a completed run: said so, exit 0, nothing rewritten
     reference = workdir / "reference"
     before = {p: p.stat().st_mtime_ns for p in reference.rglob("*")}
-    done = cli(["train", "resume=reference"], workdir, capsys, monkeypatch)
+    done = run_main(["train", "resume=reference"], workdir, capsys, monkeypatch)
     assert done.returncode == 0 and "is a completed run" in done.stdout
     assert {p: p.stat().st_mtime_ns for p in reference.rglob("*")} == before
 
@@ -198,7 +182,7 @@ def test_resume_refuses_what_it_cannot_continue(workdir, capsys, monkeypatch):
         (["-m", "resume=empty"], ("resume", "not a sweep")),
         (["resume=empty", "hydra.run.dir=other"], ("resume=empty", "two different folders")),
     ]:
-        assert_clean_failure(cli(["train", *args], bad, capsys, monkeypatch), bad, *mentions)
+        assert_clean_failure(run_main(["train", *args], bad, capsys, monkeypatch), bad, *mentions)
 
     # an interrupted run: overrides that change the numbers are refused, a broken state is named,
     # and the folder is left as it was
@@ -213,7 +197,7 @@ def test_resume_refuses_what_it_cannot_continue(workdir, capsys, monkeypatch):
         (["model=fm"], "model.name=fm (the run has deepfm)"),
         (["trainer.progress=true"], f"{STATE_FILE}': "),
     ]:
-        result = cli(["train", "resume=run", *args], bad, capsys, monkeypatch)
+        result = run_main(["train", "resume=run", *args], bad, capsys, monkeypatch)
         assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
         (line,) = result.stderr.strip().splitlines()
         assert line.startswith("ge4rec: ") and mention in line, line
