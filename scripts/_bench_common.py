@@ -14,6 +14,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 DOCS = REPO / "docs" / "benchmarks.md"
@@ -186,23 +187,47 @@ def compose(model: str, paradigm: str, overrides: list[str]):
 
 
 def build(cfg, data):
-    """The model and trainer of a composed config, seeded as a run would be."""
+    """The model and trainer `ge4rec train` would build from a composed config (seeded the same
+    way), on the CPU, over `data`: the config's data set already loaded."""
+    from ge4rec.run import build_run
+
+    run = build_run(cfg, device="cpu", data=data)
+    return run.model, run.trainer
+
+
+@dataclass
+class _Training:
+    """What the step timers share: a freshly built model, its optimizer and trainable parameters,
+    the training split, the batch size and a shuffling generator seeded with the config's seed."""
+
+    model: Any
+    trainer: Any
+    optimizer: Any
+    params: list
+    train: Any
+    batch_size: int
+    generator: Any
+
+    def step(self, batch):
+        return self.trainer.train_step(self.model, batch, self.optimizer, self.params)
+
+    def batches(self):
+        return self.train.batches(self.batch_size, shuffle=True, generator=self.generator)
+
+
+def _training(cfg, data) -> _Training:
     import torch
-    from omegaconf import OmegaConf
 
-    from ge4rec.models import build_model
-    from ge4rec.paradigms import build_paradigm
-    from ge4rec.train.loop import Trainer
-
-    torch.manual_seed(int(cfg.seed))
-    model = build_model(
-        OmegaConf.to_container(cfg.model, resolve=True),
-        data.schema,
-        int(cfg.embedding_dim),
-        build_paradigm(cfg.paradigm),
+    model, trainer = build(cfg, data)
+    return _Training(
+        model=model,
+        trainer=trainer,
+        optimizer=trainer.optimizer(model),
+        params=[p for p in model.parameters() if p.requires_grad],
+        train=data.splits["train"],
+        batch_size=int(cfg.trainer.batch_size),
+        generator=torch.Generator().manual_seed(int(cfg.seed)),
     )
-    trainer = Trainer(cfg.trainer, torch.device("cpu"), int(cfg.seed))
-    return model, trainer
 
 
 def warm_up_torch() -> None:
@@ -219,21 +244,14 @@ def warm_up_torch() -> None:
 def time_epoch_loop(cfg, data, epochs: int = 1, warmup: int = 1) -> float:
     """Training samples/s of ge4rec's own loop over whole epochs: the split reshuffled and sliced
     into batches (batch preparation included) and Trainer.train_step; no evaluation."""
-    import torch
-
-    model, trainer = build(cfg, data)
-    optimizer = trainer.optimizer(model)
-    params = [p for p in model.parameters() if p.requires_grad]
-    train = data.splits["train"]
-    batch_size = int(cfg.trainer.batch_size)
-    generator = torch.Generator().manual_seed(int(cfg.seed))
-    model.train()
-    for _, batch in zip(range(warmup), train.batches(batch_size, shuffle=True, generator=generator)):
-        trainer.train_step(model, batch, optimizer, params)
+    t = _training(cfg, data)
+    t.model.train()
+    for _, batch in zip(range(warmup), t.batches()):
+        t.step(batch)
     rows, start = 0, time.perf_counter()
     for _ in range(epochs):
-        for batch in train.batches(batch_size, shuffle=True, generator=generator):
-            loss = trainer.train_step(model, batch, optimizer, params)
+        for batch in t.batches():
+            loss = t.step(batch)
             rows += len(batch)
         loss.item()
     return rows / (time.perf_counter() - start)
@@ -242,28 +260,21 @@ def time_epoch_loop(cfg, data, epochs: int = 1, warmup: int = 1) -> float:
 def time_steps_only(cfg, data, epochs: int = 1, warmup: int = 1, max_steps: int | None = None) -> float:
     """Training samples/s of Trainer.train_step alone, over batches prepared before the clock starts
     (the first `max_steps` batches of an epoch when given, else whole epochs)."""
-    import torch
-
-    model, trainer = build(cfg, data)
-    optimizer = trainer.optimizer(model)
-    params = [p for p in model.parameters() if p.requires_grad]
-    train = data.splits["train"]
-    batch_size = int(cfg.trainer.batch_size)
-    generator = torch.Generator().manual_seed(int(cfg.seed))
+    t = _training(cfg, data)
     batches = []
-    for batch in train.batches(batch_size, shuffle=True, generator=generator):
+    for batch in t.batches():
         batches.append(batch)
         if max_steps and len(batches) >= max_steps + warmup:
             break
-    model.train()
+    t.model.train()
     for batch in batches[:warmup]:
-        trainer.train_step(model, batch, optimizer, params)
+        t.step(batch)
     if max_steps:
         batches = batches[warmup:]
     rows, start = 0, time.perf_counter()
     for _ in range(epochs):
         for batch in batches:
-            loss = trainer.train_step(model, batch, optimizer, params)
+            loss = t.step(batch)
             rows += len(batch)
         loss.item()
     return rows / (time.perf_counter() - start)

@@ -369,32 +369,24 @@ def train_command(args) -> None:
         model.fit(train_gen, epochs=1, validation_data=valid_gen, max_gradient_norm=10.0)
         result["fit"] = rows / (time.perf_counter() - start)
 
-        model = new_model()
-        model._max_gradient_norm = 10.0
-        model.train()
-        for batch in train_gen:  # warm-up: one step, not timed
-            model.train_step(batch)
-            break
-        seen, start = 0, time.perf_counter()
-        for _ in range(args.epochs):
-            for batch in train_gen:
-                loss = model.train_step(batch)
-                seen += len(batch[feature_map.labels[0]])
-            loss.item()
-        result["loop"] = seen / (time.perf_counter() - start)
+        def step_rate(batches_of) -> float:
+            """Samples/s of BaseModel.train_step over `epochs` passes through `batches_of()`
+            (called once the fresh model is built), after one untimed warm-up step."""
+            model = new_model()
+            model._max_gradient_norm = 10.0
+            model.train()
+            batches = batches_of()
+            model.train_step(next(iter(batches)))
+            seen, start = 0, time.perf_counter()
+            for _ in range(args.epochs):
+                for batch in batches:
+                    loss = model.train_step(batch)
+                    seen += len(batch[feature_map.labels[0]])
+                loss.item()
+            return seen / (time.perf_counter() - start)
 
-        model = new_model()
-        model._max_gradient_norm = 10.0
-        model.train()
-        batches = list(train_gen)
-        model.train_step(batches[0])
-        seen, start = 0, time.perf_counter()
-        for _ in range(args.epochs):
-            for batch in batches:
-                loss = model.train_step(batch)
-                seen += len(batch[feature_map.labels[0]])
-            loss.item()
-        result["steps"] = seen / (time.perf_counter() - start)
+        result["loop"] = step_rate(lambda: train_gen)  # the loader's own batching, timed with the steps
+        result["steps"] = step_rate(lambda: list(train_gen))  # batches prepared before the clock
     finally:
         shutil.rmtree(model_root, ignore_errors=True)
     print("FUXICTR_RESULT " + json.dumps(result), flush=True)

@@ -145,7 +145,11 @@ def _is_default_variant(row: dict) -> bool:
     )
 
 
-def budget_section(frame: pl.DataFrame, reference_store: Path) -> list[str]:
+def budget_section(frame: pl.DataFrame, reference: pl.DataFrame) -> list[str]:
+    """The main table of FM under the reference protocol (`reference`: the reproduce small store)
+    and under the equal budget (`frame`), per data set."""
+    if reference.height:
+        reference = reference.filter(pl.col("model") == BUDGET_MODEL)
     lines = [
         "## 2. The SFG effect under the reference protocol and under an equal tuning budget\n",
         f"{BUDGET_MODEL.upper()}, d = 10. *Reference protocol*: the paper's Criteo_x1 cell "
@@ -157,9 +161,6 @@ def budget_section(frame: pl.DataFrame, reference_store: Path) -> list[str]:
     ]
     for dataset in SMALL_DATASETS:
         lines.append(f"### {dataset}\n")
-        reference = load_runs([reference_store]) if reference_store.is_dir() else pl.DataFrame()
-        if reference.height:
-            reference = reference.filter(pl.col("model") == BUDGET_MODEL)
         lines.append("**Reference protocol**\n")
         lines.append(_main_or_note(reference, dataset, None))
         lines.append("**Equal budget (best configuration on validation AUC)**\n")
@@ -218,7 +219,7 @@ def main() -> None:
         "the script. The built-in data runs at the size `ge4rec reproduce small` uses "
         f"({', '.join(s.split('=')[1] for s in SMALL_DATASETS['synthetic'])} train/valid/test rows).\n",
         *gamma_section(gamma_runs, ref_frame),
-        *budget_section(budget, reference),
+        *budget_section(budget, ref_frame),
     ]
     write_text(options.out, "\n".join(page).rstrip() + "\n")
     print(f"written: {options.out}")

@@ -299,9 +299,15 @@ def provenance(
     return lines
 
 
-def _finish(result: TableResult, report: Report) -> TableResult:
+def _finish(
+    result: TableResult, store: Store, cells: Sequence[tuple[str, int]], used: Sequence[Run]
+) -> TableResult:
+    """Every table's ending: the checks' notes before the table's own, their warnings, and the
+    provenance lines."""
+    report = store.report
     result.notes = list(report.notes) + result.notes
     result.warnings = list(report.warnings)
+    result.provenance = provenance(store, cells, used, report)
     return result
 
 
@@ -326,7 +332,6 @@ def build_main_table(
     if select not in (None, "best-valid"):
         raise Ge4recError(f"--select {select!r} (choose from: best-valid)")
     store = prepare(frame, datasets)
-    report = store.report
     pairs = resolve_pairs(store, datasets, select)
     if not any(p.dis or p.sfg for p in pairs):
         raise Ge4recError(
@@ -519,8 +524,7 @@ def build_main_table(
         _tidy(records, _MAIN_SCHEMA),
         notes,
     )
-    result.provenance = provenance(store, cells_count, used, report)
-    return _finish(result, report)
+    return _finish(result, store, cells_count, used)
 
 
 _PROVENANCE_SCHEMA = {
@@ -529,15 +533,19 @@ _PROVENANCE_SCHEMA = {
     "git_commit": pl.String,
     "torch_version": pl.String,
 }
-_MAIN_SCHEMA = {
-    "dataset": pl.String,
-    "model": pl.String,
-    "paradigm": pl.String,
+# the columns of one summarized metric (a Stat) in every tidy table
+_STAT_SCHEMA = {
     "metric": pl.String,
     "mean": pl.Float64,
     "std": pl.Float64,
     "n": pl.Int64,
     "seeds": pl.String,
+}
+_MAIN_SCHEMA = {
+    "dataset": pl.String,
+    "model": pl.String,
+    "paradigm": pl.String,
+    **_STAT_SCHEMA,
     "relative_change": pl.Float64,
     "change_kind": pl.String,
     "p_value": pl.Float64,
@@ -722,8 +730,7 @@ def build_ablation_table(frame: pl.DataFrame, datasets: Sequence[str] | None = N
         _tidy(records, _ABLATION_SCHEMA),
         notes,
     )
-    result.provenance = provenance(store, cells_count, used, report)
-    return _finish(result, report)
+    return _finish(result, store, cells_count, used)
 
 
 _FAMILY_KEY_SET = frozenset(k for keys, _ in ABLATION_FAMILIES.values() for k in keys)
@@ -734,11 +741,7 @@ _ABLATION_SCHEMA = {
     "family": pl.String,
     "variant": pl.String,
     "paradigm": pl.String,
-    "metric": pl.String,
-    "mean": pl.Float64,
-    "std": pl.Float64,
-    "n": pl.Int64,
-    "seeds": pl.String,
+    **_STAT_SCHEMA,
     "diff_vs_dis": pl.Float64,
     "diff_vs_sfg": pl.Float64,
     "runs": pl.String,
@@ -828,7 +831,6 @@ def build_collapse_table(
     """Per (dataset, model, paradigm): collapse and redundancy of the interaction operand, mean ±
     std over seeds (the same cells, checks and pairing as the main table)."""
     store = prepare(frame, datasets)
-    report = store.report
     pairs = resolve_pairs(store, datasets, select)
     if not any(p.dis or p.sfg for p in pairs):
         raise Ge4recError("no completed DIS or SFG runs to tabulate")
@@ -886,19 +888,14 @@ def build_collapse_table(
         _tidy(records, _COLLAPSE_SCHEMA),
         notes,
     )
-    result.provenance = provenance(store, cells_count, used, report)
-    return _finish(result, report)
+    return _finish(result, store, cells_count, used)
 
 
 _COLLAPSE_SCHEMA = {
     "dataset": pl.String,
     "model": pl.String,
     "paradigm": pl.String,
-    "metric": pl.String,
-    "mean": pl.Float64,
-    "std": pl.Float64,
-    "n": pl.Int64,
-    "seeds": pl.String,
+    **_STAT_SCHEMA,
     "settings": pl.String,
     "runs": pl.String,
     **_PROVENANCE_SCHEMA,
