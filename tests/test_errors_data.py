@@ -166,10 +166,58 @@ def test_text_in_a_numeric_column_of_valid(tmp_path):
     )
 
 
-@pytest.mark.errors_row("numeric-nan-in-train")
-def test_nan_in_a_numeric_column_of_train(tmp_path):
-    data_folder(tmp_path, train=csv_text(replaced(1, "price", "nan")))
-    assert_data_error(tmp_path, "train.csv", "'price'", "1 NaN or infinite value", "'nan'", "row 2")
+errors_row = pytest.mark.errors_row
+
+
+def bad_cell(mark, cell: tuple[str, int, str, str], mentions: list[str]):
+    """One catalogue row: the cell (split, 0-based row, column, new value) replaced in the good
+    files, and what the DataError must name."""
+    return pytest.param(*cell, mentions, marks=mark, id=mark.args[0])
+
+
+BAD_CELLS = [
+    bad_cell(
+        errors_row("numeric-nan-in-train"),
+        ("train", 1, "price", "nan"),
+        ["train.csv", "'price'", "1 NaN or infinite value", "'nan'", "row 2"],
+    ),
+    bad_cell(
+        errors_row("numeric-inf-in-train"),
+        ("train", 0, "price", "-inf"),
+        ["train.csv", "'price'", "'-inf'", "row 1", "expected finite numbers"],
+    ),
+    bad_cell(
+        errors_row("numeric-inf-in-test"),
+        ("test", 7, "price", "inf"),
+        ["test.csv", "'price'", "'inf'", "row 8"],
+    ),
+    bad_cell(
+        errors_row("numeric-empty-in-valid"),
+        ("valid", 3, "price", ""),
+        ["valid.csv", "'price'", "empty in 1 row", "dataset.numeric_missing"],
+    ),
+    bad_cell(
+        errors_row("label-minus-one"),
+        ("valid", 5, "click", "-1"),
+        ["valid.csv", "'click'", "found -1", "1 row", "row 6"],
+    ),
+    bad_cell(
+        errors_row("label-half"),
+        ("test", 2, "click", "0.5"),
+        ["test.csv", "'click'", "found 0.5", "row 3"],
+    ),
+    bad_cell(
+        errors_row("label-empty"),
+        ("train", 4, "click", ""),
+        ["train.csv", "label column 'click' is empty in 1 row", "row 5", "expected 0 or 1"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("split", "row", "column", "value", "mentions"), BAD_CELLS)
+def test_one_bad_cell_is_a_data_error(tmp_path, split, row, column, value, mentions):
+    data_folder(tmp_path, **{split: csv_text(replaced(row, column, value))})
+    assert_data_error(tmp_path, *mentions)
 
 
 @pytest.mark.errors_row("numeric-nan-in-valid")
@@ -179,18 +227,6 @@ def test_nan_in_a_numeric_column_of_valid(tmp_path):
     assert_clean_failure(result, work(tmp_path), "valid.csv", "'price'", "NaN or infinite", "row 5")
 
 
-@pytest.mark.errors_row("numeric-inf-in-train")
-def test_infinity_in_a_numeric_column_of_train(tmp_path):
-    data_folder(tmp_path, train=csv_text(replaced(0, "price", "-inf")))
-    assert_data_error(tmp_path, "train.csv", "'price'", "'-inf'", "row 1", "expected finite numbers")
-
-
-@pytest.mark.errors_row("numeric-inf-in-test")
-def test_infinity_in_a_numeric_column_of_test(tmp_path):
-    data_folder(tmp_path, test=csv_text(replaced(7, "price", "inf")))
-    assert_data_error(tmp_path, "test.csv", "'price'", "'inf'", "row 8")
-
-
 @pytest.mark.errors_row("numeric-empty-in-train")
 def test_empty_numeric_cell_in_train(tmp_path):
     data_folder(tmp_path, train=csv_text(replaced(3, "price", "")))
@@ -198,12 +234,6 @@ def test_empty_numeric_cell_in_train(tmp_path):
     assert_clean_failure(
         result, tmp_path, "train.csv", "'price'", "empty in 1 row", "row 4", "dataset.numeric_missing"
     )
-
-
-@pytest.mark.errors_row("numeric-empty-in-valid")
-def test_empty_numeric_cell_in_valid(tmp_path):
-    data_folder(tmp_path, valid=csv_text(replaced(3, "price", "")))
-    assert_data_error(tmp_path, "valid.csv", "'price'", "empty in 1 row", "dataset.numeric_missing")
 
 
 @pytest.mark.errors_row("numeric-empty-filled-on-request")
@@ -234,31 +264,11 @@ def test_label_two(tmp_path):
     )
 
 
-@pytest.mark.errors_row("label-minus-one")
-def test_label_minus_one(tmp_path):
-    data_folder(tmp_path, valid=csv_text(replaced(5, "click", "-1")))
-    assert_data_error(tmp_path, "valid.csv", "'click'", "found -1", "1 row", "row 6")
-
-
-@pytest.mark.errors_row("label-half")
-def test_label_half(tmp_path):
-    data_folder(tmp_path, test=csv_text(replaced(2, "click", "0.5")))
-    assert_data_error(tmp_path, "test.csv", "'click'", "found 0.5", "row 3")
-
-
 @pytest.mark.errors_row("label-text")
 def test_label_text(tmp_path):
     data_folder(tmp_path, valid=csv_text(replaced(0, "click", "yes")))
     result = train(tmp_path)
     assert_clean_failure(result, work(tmp_path), "valid.csv", "'click'", "found yes", "row 1")
-
-
-@pytest.mark.errors_row("label-empty")
-def test_label_empty(tmp_path):
-    data_folder(tmp_path, train=csv_text(replaced(4, "click", "")))
-    assert_data_error(
-        tmp_path, "train.csv", "label column 'click' is empty in 1 row", "row 5", "expected 0 or 1"
-    )
 
 
 @pytest.mark.errors_row("split-one-class")

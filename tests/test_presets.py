@@ -286,24 +286,21 @@ def test_missing_preset_folder_through_the_cli_is_one_line_exit_2(tmp_path):
 # ----------------------------------------------------------------------------- end to end
 
 
+def train_one_epoch(tmp_path, *overrides: str):
+    """`ge4rec train` for one epoch in tmp_path: the finished process and its results rows
+    (None when the run failed, so the caller's returncode assert shows stderr)."""
+    args = ["threads=1", "trainer.max_epochs=1", "trainer.batch_size=64", "trainer.progress=false"]
+    result = run_cli(["train", *overrides, *args, "results_dir=results"], tmp_path)
+    if result.returncode != 0:
+        return result, None
+    return result, pl.read_parquet(str(tmp_path / "results") + "/*.parquet")
+
+
 @needs_samples
 def test_criteo_x1_trains_one_epoch_through_the_cli(tmp_path):
     folder = write_bars(tmp_path / "Criteo_x1", criteo_parts("csv"), "csv")
-    result = run_cli(
-        [
-            "train",
-            "dataset=criteo_x1",
-            f"dataset.path={folder}",
-            "threads=1",
-            "trainer.max_epochs=1",
-            "trainer.batch_size=64",
-            "trainer.progress=false",
-            "results_dir=results",
-        ],
-        tmp_path,
-    )
+    result, rows = train_one_epoch(tmp_path, "dataset=criteo_x1", f"dataset.path={folder}")
     assert result.returncode == 0, result.stderr[-2000:]
-    rows = pl.read_parquet(str(tmp_path / "results") + "/*.parquet")
     assert rows.height == 1 and rows["dataset"][0] == "criteo_x1" and rows["status"][0] == "completed"
     assert rows["embedding_dim"][0] == 10
     metrics = json.loads(next((tmp_path / "outputs").glob("*/*/metrics.json")).read_text())
@@ -746,22 +743,8 @@ def test_single_file_split_is_a_seeded_8_1_1_partition(tmp_path):
 @needs_samples
 def test_criteo_kaggle_trains_one_epoch_through_the_cli(tmp_path):
     folder = write_criteo_txt(tmp_path / "Criteo_kaggle", criteo_raw())
-    result = run_cli(
-        [
-            "train",
-            "dataset=criteo_kaggle",
-            f"dataset.path={folder}",
-            "model=fm",
-            "threads=1",
-            "trainer.max_epochs=1",
-            "trainer.batch_size=64",
-            "trainer.progress=false",
-            "results_dir=results",
-        ],
-        tmp_path,
-    )
+    result, rows = train_one_epoch(tmp_path, "dataset=criteo_kaggle", f"dataset.path={folder}", "model=fm")
     assert result.returncode == 0, result.stderr[-2000:]
-    rows = pl.read_parquet(str(tmp_path / "results") + "/*.parquet")
     assert rows.height == 1 and rows["dataset"][0] == "criteo_kaggle" and rows["status"][0] == "completed"
     assert rows["embedding_dim"][0] == 16
     metrics = json.loads(next((tmp_path / "outputs").glob("*/*/metrics.json")).read_text())

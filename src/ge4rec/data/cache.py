@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ge4rec.errors import DataError
+from ge4rec.io import write_json
 
 log = logging.getLogger("ge4rec.data")
 
@@ -69,27 +70,27 @@ def fingerprint_sources(
             memo = json.loads(memo_file.read_text())
         except (OSError, ValueError):
             memo = {}
-    out, changed = {}, False
-    for role, path in files.items():
+    checksums: dict[str, str] = {}  # by resolved path: one file split by ratios is read once
+    changed = False
+    for path in files.values():
+        key = str(path.resolve())
+        if key in checksums:
+            continue
         try:
             stat = path.stat()
         except OSError as exc:
             raise DataError(f"{path}: cannot read ({exc.strerror or type(exc).__name__})") from None
-        key = str(path.resolve())
         known = memo.get(key) if trust_mtime else None
         if known and known.get("size") == stat.st_size and known.get("mtime_ns") == stat.st_mtime_ns:
-            out[role] = known["checksum"]
+            checksums[key] = known["checksum"]
             continue
-        out[role] = file_checksum(path)
+        checksums[key] = file_checksum(path)
         if trust_mtime:
-            memo[key] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "checksum": out[role]}
+            memo[key] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "checksum": checksums[key]}
             changed = True
     if changed and memo_file is not None:
-        memo_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = memo_file.with_name(f"{memo_file.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(memo))
-        os.replace(tmp, memo_file)
-    return out
+        write_json(memo_file, memo, indent=None)
+    return {role: checksums[str(path.resolve())] for role, path in files.items()}
 
 
 def cache_key(material: dict[str, Any]) -> str:

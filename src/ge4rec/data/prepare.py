@@ -27,7 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 from ge4rec.data import sources as src
 from ge4rec.data.batches import SplitTensors
 from ge4rec.data.cache import CACHE_FORMAT, cache_key, ensure_entry, fingerprint_sources
-from ge4rec.data.derive import apply_derive, parse_derive
+from ge4rec.data.derive import Derivation, apply_derive, parse_derive
 from ge4rec.data.inference import field_specs, find_label, infer_types, listing
 from ge4rec.data.preprocess import (
     PREPROCESSING_VERSION,
@@ -114,7 +114,7 @@ def load_dataset(cfg: DictConfig, cache_root: str | os.PathLike) -> PreparedData
     key = cache_key({"preprocessing": PREPROCESSING_VERSION, "spec": spec_dict, "sources": sources_key})
     entry = cache_root / f"{_safe(name)}-{key}"
     reused = ensure_entry(
-        entry, lambda folder: _build(cfg, name, frames_fn, folder, described, labels, options)
+        entry, lambda folder: _build(cfg, name, frames_fn, folder, described, labels, options, derivations)
     )
     meta = json.loads((entry / "meta.json").read_text())
     for line in meta["decisions"]:
@@ -205,13 +205,13 @@ def _build(
     described: dict,
     labels: dict[str, str],
     options: Options,
+    derivations: list[Derivation],
 ) -> None:
     """Fit on train and encode every split into `folder` (the cache fills in the manifest)."""
     frames = frames_fn()
     splits = src.SPLITS
     columns = {s: _columns(frames[s], labels[s]) for s in splits}
     label = find_label(cfg.get("label"), columns["train"], labels["train"])
-    derivations = parse_derive(_plain(cfg.get("derive")))
     if derivations:  # derived columns: the same expressions on every split, before fitting
         frames = {s: apply_derive(frames[s], derivations, columns[s], label, labels[s]) for s in splits}
         columns = {s: _columns(frames[s], labels[s]) for s in splits}

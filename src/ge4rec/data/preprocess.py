@@ -36,7 +36,7 @@ from typing import Any, ClassVar
 import numpy as np
 import polars as pl
 
-from ge4rec.data.queries import WIDE_COLUMNS, collect, collect_all, column_stats, shown
+from ge4rec.data.queries import TOTALS, WIDE_COLUMNS, collect, collect_all, column_stats, shown
 from ge4rec.data.spec import (
     CATEGORICAL,
     FIRST_VALUE_ID,
@@ -169,18 +169,24 @@ class _Encoder:
         return cls(**values)
 
 
-@dataclass
-class CategoricalEncoder(_Encoder):
-    kind: ClassVar[str] = "categorical"
-    table_type: ClassVar[str] = CATEGORICAL
-    min_count: int = 1
-    missing: str = "token"
-    vocabulary: pl.Series | None = field(default=None, repr=False)
+class _WithVocabulary:
+    """An encoder whose table has the reserved rows and then one row per vocabulary value."""
+
+    vocabulary: pl.Series | None
 
     @property
     def vocab_size(self) -> int:
         assert self.vocabulary is not None, "fitted"
         return FIRST_VALUE_ID + len(self.vocabulary)
+
+
+@dataclass
+class CategoricalEncoder(_WithVocabulary, _Encoder):
+    kind: ClassVar[str] = "categorical"
+    table_type: ClassVar[str] = CATEGORICAL
+    min_count: int = 1
+    missing: str = "token"
+    vocabulary: pl.Series | None = field(default=None, repr=False)
 
     def expression(self, offset: int) -> pl.Expr:
         assert self.vocabulary is not None, "fitted"
@@ -230,18 +236,13 @@ class NumericEncoder(_Encoder):
 
 
 @dataclass
-class SequenceEncoder(_Encoder):
+class SequenceEncoder(_WithVocabulary, _Encoder):
     kind: ClassVar[str] = "sequence"
     table_type: ClassVar[str] = SEQUENCE
     separator: str = "^"
     min_count: int = 1
     max_len: int | None = None  # None before fitting: the longest in train, at most 64
     vocabulary: pl.Series | None = field(default=None, repr=False)
-
-    @property
-    def vocab_size(self) -> int:
-        assert self.vocabulary is not None, "fitted"
-        return FIRST_VALUE_ID + len(self.vocabulary)
 
     @property
     def width(self) -> int:
@@ -376,17 +377,17 @@ class Preprocessor:
         DataError naming `file`, the column, how many rows and the first one); report the rest."""
         label = pl.col(self.label)
         y = label.cast(pl.Float64, strict=False)
-        exprs = [
-            pl.len().alias("\0rows"),
-            label.is_null().sum().alias("\0label_empty"),
-            (label.is_not_null() & (y.is_null() | ~y.is_in([0.0, 1.0]))).sum().alias("\0label_bad"),
-            (y == 1.0).sum().alias("\0positives"),
-            (y == 0.0).sum().alias("\0negatives"),
-        ]
-        stats = collect(frame.select(exprs), file).row(0, named=True)
+        totals = {
+            "rows": pl.len(),
+            "label_empty": label.is_null().sum(),
+            "label_bad": (label.is_not_null() & (y.is_null() | ~y.is_in([0.0, 1.0]))).sum(),
+            "positives": (y == 1.0).sum(),
+            "negatives": (y == 0.0).sum(),
+        }
         numeric = [e for e in self.encoders if isinstance(e, (NumericEncoder, BucketEncoder))]
-        numeric_stats = column_stats(frame, [e.name for e in numeric], _NUMERIC_PROBES, file)
-        rows = stats["\0rows"]
+        numeric_stats = column_stats(frame, [e.name for e in numeric], _NUMERIC_PROBES, file, totals)
+        stats = numeric_stats[TOTALS]
+        rows = stats["rows"]
         if rows == 0:
             raise DataError(f"{file}: no rows (expected at least one)")
 
@@ -403,7 +404,7 @@ class Preprocessor:
             return found["row"][0], values
 
         name = self.label
-        label_empty, label_bad = stats["\0label_empty"], stats["\0label_bad"]
+        label_empty, label_bad = stats["label_empty"], stats["label_bad"]
         if label_empty:
             row, _ = first(pl.col("v").is_null(), name)
             raise DataError(
@@ -442,7 +443,7 @@ class Preprocessor:
                         f"dataset.numeric_missing=mean|zero or dataset.field_options.{e.name}.missing)"
                     )
                 filled[e.name] = empty
-        positives, negatives = stats["\0positives"], stats["\0negatives"]
+        positives, negatives = stats["positives"], stats["negatives"]
         if not positives or not negatives:
             raise DataError(
                 f"{file}: label column '{name}' is {1 if positives else 0} in all {_plural(rows, 'row')}; "

@@ -55,18 +55,39 @@ def collect_all(queries: list[pl.LazyFrame], file: str) -> list[pl.DataFrame]:
 WIDE_COLUMNS = 200
 
 
+TOTALS = "\0"
+
+
 def column_stats(
-    lf: pl.LazyFrame, names: list[str], stats: dict[str, Callable[[pl.Expr], pl.Expr]], file: str
+    lf: pl.LazyFrame,
+    names: list[str],
+    stats: dict[str, Callable[[pl.Expr], pl.Expr]],
+    file: str,
+    totals: dict[str, pl.Expr] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """{column: {stat: value}} of aggregations `stats[stat](column expression)`, in one query."""
-    if not names:
+    """{column: {stat: value}} of aggregations `stats[stat](column expression)`, read in one pass.
+
+    `totals` are aggregations over the whole frame (a row count, say), computed with the column
+    statistics (one select, or one collect_all above WIDE_COLUMNS text columns) and returned under
+    the key TOTALS: checking a split does not read its file once more for them."""
+    totals = totals or {}
+    if not names and not totals:
         return {}
     schema = lf.collect_schema()
+    out: dict[str, dict[str, Any]] = {}
     if len(names) <= WIDE_COLUMNS or any(schema[n] != pl.String for n in names):
         exprs = [fn(pl.col(n)).alias(f"{n}\0{stat}") for n in names for stat, fn in stats.items()]
+        exprs += [expr.alias(f"\0{key}") for key, expr in totals.items()]
         row = collect(lf.select(exprs), file).row(0, named=True)
-        return {n: {stat: row[f"{n}\0{stat}"] for stat in stats} for n in names}
-    value = pl.col("\0value")
-    long = lf.select(names).unpivot(variable_name="\0field", value_name="\0value")
-    table = collect(long.group_by("\0field").agg([fn(value).alias(stat) for stat, fn in stats.items()]), file)
-    return {row.pop("\0field"): row for row in table.iter_rows(named=True)}
+        out = {n: {stat: row[f"{n}\0{stat}"] for stat in stats} for n in names}
+    else:
+        value = pl.col("\0value")
+        long = lf.select(names).unpivot(variable_name="\0field", value_name="\0value")
+        query = long.group_by("\0field").agg([fn(value).alias(stat) for stat, fn in stats.items()])
+        whole = [lf.select([expr.alias(f"\0{key}") for key, expr in totals.items()])] if totals else []
+        table, *rest = collect_all([query, *whole], file)
+        out = {row.pop("\0field"): row for row in table.iter_rows(named=True)}
+        row = rest[0].row(0, named=True) if rest else {}
+    if totals:
+        out[TOTALS] = {key: row[f"\0{key}"] for key in totals}
+    return out

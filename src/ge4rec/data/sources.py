@@ -16,6 +16,7 @@ import numpy as np
 import polars as pl
 from omegaconf import OmegaConf
 
+from ge4rec.data.queries import one_line
 from ge4rec.errors import ConfigError, DataError
 
 SPLITS = ("train", "valid", "test")
@@ -171,7 +172,7 @@ def scan(source: Source, delimiter: str = ",") -> pl.LazyFrame:
         else:
             lf = pl.scan_parquet(source.path)
     except Exception as exc:  # polars raises several types for unreadable files
-        raise DataError(f"{source.path}: cannot read as {source.fmt}: {_first_line(exc)}") from None
+        raise DataError(f"{source.path}: cannot read as {source.fmt}: {one_line(exc)}") from None
     if source.columns:
         _check_column_count(source, delimiter)
     return lf
@@ -187,7 +188,7 @@ def _check_column_count(source: Source, delimiter: str) -> None:
             ).collect_schema()
         )
     except Exception as exc:
-        raise DataError(f"{source.path}: cannot read as {source.fmt}: {_first_line(exc)}") from None
+        raise DataError(f"{source.path}: cannot read as {source.fmt}: {one_line(exc)}") from None
     if found != len(source.columns):
         what = "columns in its header" if source.header else "columns in its first row"
         raise DataError(f"{source.path}: {found} {what}, but dataset.columns names {len(source.columns)}")
@@ -197,7 +198,7 @@ def columns_of(lf: pl.LazyFrame, source: Source) -> dict[str, pl.DataType]:
     try:
         return dict(lf.collect_schema())
     except Exception as exc:
-        raise DataError(f"{source.path}: cannot read as {source.fmt}: {_first_line(exc)}") from None
+        raise DataError(f"{source.path}: cannot read as {source.fmt}: {one_line(exc)}") from None
 
 
 def split_single_file(lf: pl.LazyFrame, ratios, seed: int, source: Source) -> dict[str, pl.LazyFrame]:
@@ -214,7 +215,7 @@ def split_single_file(lf: pl.LazyFrame, ratios, seed: int, source: Source) -> di
     try:
         n = lf.select(pl.len()).collect().item()
     except Exception as exc:
-        raise DataError(f"{source.path}: cannot read as {source.fmt}: {_first_line(exc)}") from None
+        raise DataError(f"{source.path}: cannot read as {source.fmt}: {one_line(exc)}") from None
     if n == 0:
         raise DataError(f"{source.path}: file has no rows")
     rng = np.random.default_rng(int(seed))
@@ -228,8 +229,3 @@ def split_single_file(lf: pl.LazyFrame, ratios, seed: int, source: Source) -> di
         )
         for split, rows in zip(SPLITS, parts)
     }
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
