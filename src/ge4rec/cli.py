@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.resources
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -68,6 +70,20 @@ def group_options(group: str) -> list[str]:
     )
 
 
+@contextmanager
+def shipped_configs(job_name: str) -> Iterator[None]:
+    """Hydra set up on the shipped configs, for `compose` outside a Hydra run (and cleared after)."""
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(version_base="1.3", config_dir=config_dir(), job_name=job_name):
+            yield
+    finally:
+        GlobalHydra.instance().clear()
+
+
 def fail(message: str, code: int = 2) -> None:
     print(f"ge4rec: {message}", file=sys.stderr)
     sys.exit(code)
@@ -94,37 +110,37 @@ def _stdout_closed(*_: object) -> None:
     sys.exit(141)
 
 
+# each command's handler, "module:function" (imported when the command runs)
+COMMANDS = {
+    "train": "ge4rec.cli:train_command",
+    "list": "ge4rec.cli:list_command",
+    "data": "ge4rec.data_commands:data_command",
+    "analyze": "ge4rec.analysis.commands:analyze_command",
+    "plot": "ge4rec.analysis.commands:plot_command",
+    "table": "ge4rec.results.tables:table_command",
+    "reproduce": "ge4rec.reproduce:reproduce_command",
+}
+
+
+def dispatch(commands: dict[str, str], args: list[str], unknown: str) -> None:
+    """Run the handler of the command args[0] with the arguments after it. Another name raises
+    Ge4recError with `unknown`, formatted with the {name} given and the {names} known."""
+    import importlib
+
+    name, rest = args[0], args[1:]
+    if name not in commands:
+        raise Ge4recError(unknown.format(name=name, names=", ".join(commands)))
+    module, _, function = commands[name].partition(":")
+    getattr(importlib.import_module(module), function)(rest)
+
+
 def _main(argv: list[str] | None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(HELP)
         return
-    command, rest = argv[0], argv[1:]
     try:
-        if command == "train":
-            train_command(rest)
-        elif command == "list":
-            list_command(rest)
-        elif command in ("analyze", "plot"):
-            from ge4rec.analysis import commands
-
-            (commands.analyze_command if command == "analyze" else commands.plot_command)(rest)
-        elif command == "table":
-            from ge4rec.results.tables import table_command
-
-            table_command(rest)
-        elif command == "data":
-            from ge4rec.data_commands import data_command
-
-            data_command(rest)
-        elif command == "reproduce":
-            from ge4rec.reproduce import reproduce_command
-
-            reproduce_command(rest)
-        else:
-            fail(
-                f"unknown command '{command}' (commands: train, list, data, analyze, plot, table, reproduce)"
-            )
+        dispatch(COMMANDS, argv, "unknown command '{name}' (commands: {names})")
     except Ge4recError as exc:
         fail(str(exc))
 
@@ -194,8 +210,7 @@ def validate_overrides(overrides: list[str]) -> None:
     """Compose every value each override can take, and reject what would fail inside a job, so a
     typo costs a one-line message instead of a traceback or a half-run sweep. The schemas
     (ge4rec.config) reject wrong types and unknown keys while composing; validate() the values."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
+    from hydra import compose
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     from ge4rec.config import error_message
@@ -224,17 +239,14 @@ def validate_overrides(overrides: list[str]) -> None:
     for i, choices in enumerate(options):
         for alternative in choices[1:]:
             combos.append([c if j != i else alternative for j, c in enumerate(combos[0])])
-    GlobalHydra.instance().clear()
     try:
-        with initialize_config_dir(version_base="1.3", config_dir=config_dir(), job_name="validate"):
+        with shipped_configs("validate"):
             for combo in combos:
                 validate(compose(config_name="train", overrides=combo))
     except Ge4recError:
         raise
     except Exception as exc:
         raise Ge4recError(error_message(exc) or _one_line(exc)) from None
-    finally:
-        GlobalHydra.instance().clear()
 
 
 def _one_line(exc: BaseException) -> str:

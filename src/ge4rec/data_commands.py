@@ -30,6 +30,14 @@ examples:
 """
 
 
+# each subcommand's handler, "module:function"
+SUBCOMMANDS = {
+    "download": "ge4rec.data_commands:download_command",
+    "prepare": "ge4rec.data_commands:prepare_command",
+    "info": "ge4rec.data_commands:info_command",
+}
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that reports bad arguments as a Ge4recError (one line, exit code 2)."""
 
@@ -44,15 +52,9 @@ def data_command(args: list[str]) -> None:
 
         print(USAGE.format(names=", ".join(presets_with_download(Path(config_dir()))) or "none yet"))
         return
-    sub, rest = args[0], args[1:]
-    if sub == "download":
-        download_command(rest)
-    elif sub == "prepare":
-        prepare_command(rest)
-    elif sub == "info":
-        info_command(rest)
-    else:
-        raise Ge4recError(f"data: unknown subcommand '{sub}' (choose from: download, prepare, info)")
+    from ge4rec.cli import dispatch
+
+    dispatch(SUBCOMMANDS, args, "data: unknown subcommand '{name}' (choose from: {names})")
 
 
 # ------------------------------------------------------------------------------------- download
@@ -119,11 +121,10 @@ def _overrides(prog: str, description: str, args: list[str]) -> list[str]:
 def _prepared(overrides: list[str], console):
     """Compose the train config with these overrides (checked as `ge4rec train` checks them) and
     return (config, PreparedData, seconds spent)."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
+    from hydra import compose
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from ge4rec.cli import _one_line, config_dir, validate_overrides
+    from ge4rec.cli import _one_line, shipped_configs, validate_overrides
     from ge4rec.data import load_dataset
     from ge4rec.data.download import check_writable
 
@@ -134,14 +135,11 @@ def _prepared(overrides: list[str], console):
                 f"data: '{text}' is a sweep; expected one value (one data set at a time: run the "
                 "command once per value)"
             )
-    GlobalHydra.instance().clear()
     try:
-        with initialize_config_dir(version_base="1.3", config_dir=config_dir(), job_name="data"):
+        with shipped_configs("data"):
             cfg = compose(config_name="train", overrides=overrides)
     except Exception as exc:
         raise Ge4recError(f"data: {_one_line(exc)}") from None
-    finally:
-        GlobalHydra.instance().clear()
     check_writable(Path(os.path.expanduser(str(cfg.cache_dir))), "cache_dir")
     start = time.perf_counter()
     with console.status(f"preparing {cfg.dataset.name} ..."):

@@ -9,6 +9,7 @@ import dataclasses
 import re
 import types
 import typing
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, TypeGuard, cast
 
 from omegaconf import DictConfig, OmegaConf
@@ -87,11 +88,7 @@ def error_message(exc: BaseException, where: str = "") -> str | None:
     owner, leaf = getattr(inner, "object_type", None), getattr(inner, "key", None)
     text = str(getattr(inner, "msg", "") or first_line(inner))
     if isinstance(inner, ConfigKeyError | AttributeError) or " not in '" in text:
-        message = f"unknown config key '{key}'"
-        if is_schema(owner):
-            parent = key.rpartition(".")[0]
-            known = ", ".join(f.name for f in dataclasses.fields(owner))
-            message += f" (keys of {parent or 'the top level'}: {known})"
+        message = unknown_key(key, [f.name for f in dataclasses.fields(owner)] if is_schema(owner) else [])
     elif isinstance(inner, InterpolationResolutionError):
         message = f"{key}: {first_line(inner)}"
     elif "deletion" in text:
@@ -106,6 +103,13 @@ def error_message(exc: BaseException, where: str = "") -> str | None:
     if source and source.group(1) not in ("train", "config"):
         message += f" (in configs/{source.group(1)}.yaml)"
     return message
+
+
+def unknown_key(key: str, known: Iterable[Any]) -> str:
+    """The line for a key its block does not have, with the keys the block has (where known)."""
+    names = ", ".join(str(k) for k in known)
+    hint = f" (keys of {key.rpartition('.')[0] or 'the top level'}: {names})" if names else ""
+    return f"unknown config key '{key}'{hint}"
 
 
 def expected_type(owner: Any, leaf: Any, exc: OmegaConfBaseException) -> str | None:

@@ -4,8 +4,9 @@
 every key but `name` to the model class as keyword arguments, whose defaults equal these.
 """
 
-from dataclasses import Field, dataclass
-from typing import Any, ClassVar
+from dataclasses import dataclass
+
+from omegaconf import MISSING
 
 from ge4rec.config.rules import integer, integers, number, one_of, option
 from ge4rec.config.schema import registry_names
@@ -38,11 +39,12 @@ def init_std():
     return number(1.0e-4, low=0, low_open=True)
 
 
+@dataclass
 class ModelConfig:
     """What every model block has: `name` (the registered model) and `embedding_init_std`."""
 
-    # every model block is a dataclass (this mixin's subclasses)
-    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
+    name: str = MISSING
+    embedding_init_std: float = init_std()
 
     @classmethod
     def check(cls, node, where: str) -> None:
@@ -54,12 +56,60 @@ class ModelConfig:
             )
 
 
-def check_cin(node, where: str) -> None:
-    """With split_half, every CIN layer but the last hands half its maps on: an even count."""
-    if node.split_half:
-        for k, size in enumerate(node.cin_layer_units[:-1]):
-            if size % 2:
-                raise ConfigError(f"{where}.cin_layer_units: {size} must be even with split_half (layer {k})")
+@dataclass
+class DNNOptions(ModelConfig):
+    """The dropout, batch norm and activation of a model's DNN."""
+
+    dropout: float = dropout(0.2)
+    batch_norm: bool = False
+    activation: str = activation()
+
+
+@dataclass
+class DNNModelConfig(DNNOptions):
+    """A model with a DNN of `hidden_units` layers."""
+
+    hidden_units: list[int] = hidden_units(400, 400, 400)
+
+
+@dataclass
+class CINModelConfig(ModelConfig):
+    """A model with xDeepFM's Compressed Interaction Network."""
+
+    # feature maps per CIN layer; SFG uses one generator per layer
+    cin_layer_units: list[int] = integers([64, 64, 64], non_empty=True)
+    # true: half of each hidden layer's maps go to the output (the authors' code)
+    split_half: bool = False
+    cin_activation: str = activation("identity")
+
+    @classmethod
+    def check(cls, node, where: str) -> None:
+        """With split_half, every CIN layer but the last hands half its maps on: an even count."""
+        super().check(node, where)
+        if node.split_half:
+            for k, size in enumerate(node.cin_layer_units[:-1]):
+                if size % 2:
+                    raise ConfigError(
+                        f"{where}.cin_layer_units: {size} must be even with split_half (layer {k})"
+                    )
+
+
+@dataclass
+class CrossModelConfig(ModelConfig):
+    """A model with a cross network."""
+
+    # SFG uses one generator per cross layer
+    num_cross_layers: int = integer(3)
+
+
+def cross_structure():
+    """parallel (the DNN beside the cross network) | stacked (on top) | crossnet (the cross network alone)"""
+    return one_of("parallel", CROSS_STRUCTURES)
+
+
+def cross_variant():
+    """stock: biased crosses, linear head; reference: bias-free crosses, 2-layer head"""
+    return one_of("stock", CROSS_VARIANTS)
 
 
 @dataclass
@@ -67,7 +117,6 @@ class LRConfig(ModelConfig):
     """Logistic regression: one weight per feature value. Disc only (no interaction for SFG)."""
 
     name: str = "lr"
-    embedding_init_std: float = init_std()
 
 
 @dataclass
@@ -75,7 +124,6 @@ class FMConfig(ModelConfig):
     """FM: LR + the pairwise inner products of the field embeddings."""
 
     name: str = "fm"
-    embedding_init_std: float = init_std()
 
 
 @dataclass
@@ -86,7 +134,6 @@ class FwFMConfig(ModelConfig):
     # lw: a weight per value; felv: a d-vector per value, <e_i, w(x_i)>; filv: a d-vector per
     # field, <e_i, w_F(i)>
     linear_type: str = one_of("lw", FWFM_LINEAR_TYPES)
-    embedding_init_std: float = init_std()
 
 
 @dataclass
@@ -96,159 +143,87 @@ class FmFMConfig(ModelConfig):
     name: str = "fmfm"
     # matrix: FmFM; vector: FvFM (a diagonal M per pair)
     interaction: str = one_of("matrix", FMFM_INTERACTIONS)
-    embedding_init_std: float = init_std()
 
 
 @dataclass
-class DNNConfig(ModelConfig):
+class DNNConfig(DNNModelConfig):
     """An MLP over the concatenated field embeddings. Disc only (no explicit interaction for SFG)."""
 
     name: str = "dnn"
-    hidden_units: list[int] = hidden_units(400, 400, 400)
-    dropout: float = dropout(0.2)
-    batch_norm: bool = False
-    activation: str = activation()
-    embedding_init_std: float = init_std()
 
 
 @dataclass
-class WideDeepConfig(ModelConfig):
+class WideDeepConfig(DNNModelConfig):
     """Wide & Deep: LR + MLP over the embeddings. Disc only (no explicit interaction for SFG)."""
 
     name: str = "widedeep"
-    hidden_units: list[int] = hidden_units(400, 400, 400)
-    dropout: float = dropout(0.2)
-    batch_norm: bool = False
-    activation: str = activation()
-    embedding_init_std: float = init_std()
 
 
 @dataclass
-class DeepFMConfig(ModelConfig):
+class DeepFMConfig(DNNModelConfig):
     """DeepFM: FM and a DNN over the same embeddings."""
 
     name: str = "deepfm"
-    hidden_units: list[int] = hidden_units(400, 400, 400)
-    dropout: float = dropout(0.2)
-    batch_norm: bool = False
-    activation: str = activation()
-    embedding_init_std: float = init_std()
 
 
 @dataclass
-class IPNNConfig(ModelConfig):
+class IPNNConfig(DNNModelConfig):
     """IPNN: MLP over [flatten e ; pairwise inner products]."""
 
     name: str = "ipnn"
-    hidden_units: list[int] = hidden_units(400, 400, 400)
-    dropout: float = dropout(0.2)
-    batch_norm: bool = False
-    activation: str = activation()
-    embedding_init_std: float = init_std()
 
 
 @dataclass
-class XDeepFMConfig(ModelConfig):
-    """xDeepFM: LR + Compressed Interaction Network + DNN (BARS MovielensLatest_x1 settings)."""
+class XDeepFMConfig(CINModelConfig, DNNModelConfig):
+    """xDeepFM: LR + Compressed Interaction Network + DNN (BARS MovielensLatest_x1 settings);
+    hidden_units=[]: the CIN alone (see model=cin)."""
 
     name: str = "xdeepfm"
-    # feature maps per CIN layer; SFG uses one generator per layer
-    cin_layer_units: list[int] = integers([64, 64, 64], non_empty=True)
-    # true: half of each hidden layer's maps go to the output (the authors' code)
-    split_half: bool = False
-    cin_activation: str = activation("identity")
-    # []: the CIN alone (see model=cin)
-    hidden_units: list[int] = hidden_units(400, 400, 400)
     dropout: float = dropout(0.3)
-    batch_norm: bool = False
-    activation: str = activation()
-    embedding_init_std: float = init_std()
-
-    @classmethod
-    def check(cls, node, where: str) -> None:
-        super().check(node, where)
-        check_cin(node, where)
 
 
 @dataclass
-class CINConfig(ModelConfig):
+class CINConfig(CINModelConfig):
     """CIN: LR + xDeepFM's Compressed Interaction Network, without the DNN."""
 
     name: str = "cin"
-    # feature maps per CIN layer; SFG uses one generator per layer
-    cin_layer_units: list[int] = integers([64, 64, 64], non_empty=True)
-    split_half: bool = False
-    cin_activation: str = activation("identity")
-    embedding_init_std: float = init_std()
-
-    @classmethod
-    def check(cls, node, where: str) -> None:
-        super().check(node, where)
-        check_cin(node, where)
 
 
 @dataclass
-class CrossNetConfig(ModelConfig):
+class CrossNetConfig(CrossModelConfig):
     """CrossNet: DCN-V2's cross network alone, with a linear head."""
 
     name: str = "crossnet"
-    # SFG uses one generator per cross layer
-    num_cross_layers: int = integer(3)
-    # stock: biased crosses, linear head; reference: bias-free crosses, 2-layer head
-    variant: str = one_of("stock", CROSS_VARIANTS)
-    embedding_init_std: float = init_std()
+    variant: str = cross_variant()
 
 
 @dataclass
-class DCNConfig(ModelConfig):
+class DCNConfig(CrossModelConfig, DNNModelConfig):
     """DCN: the rank-one cross network x0 x_l^T w_l + b_l + x_l in parallel with a DNN."""
 
     name: str = "dcn"
-    # SFG uses one generator per cross layer
-    num_cross_layers: int = integer(3)
-    hidden_units: list[int] = hidden_units(400, 400, 400)
-    dropout: float = dropout(0.2)
-    batch_norm: bool = False
-    activation: str = activation()
-    embedding_init_std: float = init_std()
 
 
 @dataclass
-class DCNv2Config(ModelConfig):
+class DCNv2Config(CrossModelConfig, DNNModelConfig):
     """DCNv2: the full-rank cross network with a DNN beside it (parallel) or on top (stacked)."""
 
     name: str = "dcnv2"
-    # parallel | stacked | crossnet (the cross network alone)
-    structure: str = one_of("parallel", CROSS_STRUCTURES)
-    # SFG uses one generator per cross layer
-    num_cross_layers: int = integer(3)
-    hidden_units: list[int] = hidden_units(400, 400, 400)
-    dropout: float = dropout(0.2)
-    batch_norm: bool = False
-    activation: str = activation()
-    # stock: biased crosses, linear head; reference: bias-free crosses, 2-layer head
-    variant: str = one_of("stock", CROSS_VARIANTS)
-    embedding_init_std: float = init_std()
+    structure: str = cross_structure()
+    variant: str = cross_variant()
 
 
 @dataclass
-class GDCNConfig(ModelConfig):
-    """GDCN: gated cross network (c0 * (W c_l + b) * sigmoid(G c_l) + c_l) with a DNN."""
+class GDCNConfig(CrossModelConfig, DNNModelConfig):
+    """GDCN: gated cross network (c0 * (W c_l + b) * sigmoid(G c_l) + c_l) with a DNN;
+    structure: parallel (GDCN-P) | stacked (GDCN-S) | crossnet."""
 
     name: str = "gdcn"
-    # parallel (GDCN-P) | stacked (GDCN-S) | crossnet (the gated cross network alone)
-    structure: str = one_of("parallel", CROSS_STRUCTURES)
-    # SFG uses one generator per cross layer
-    num_cross_layers: int = integer(3)
-    hidden_units: list[int] = hidden_units(400, 400, 400)
-    dropout: float = dropout(0.2)
-    batch_norm: bool = False
-    activation: str = activation()
-    embedding_init_std: float = init_std()
+    structure: str = cross_structure()
 
 
 @dataclass
-class AutoIntConfig(ModelConfig):
+class AutoIntConfig(DNNOptions):
     """AutoInt: stacked multi-head self-attention over the fields (the paper's settings)."""
 
     name: str = "autoint"
@@ -264,15 +239,11 @@ class AutoIntConfig(ModelConfig):
     use_wide: bool = False
     # non-empty: AutoInt+ (see model=autoint_plus)
     dnn_hidden_units: list[int] = hidden_units()
-    # the DNN's dropout, batch norm and activation
     dropout: float = dropout(0.0)
-    batch_norm: bool = False
-    activation: str = activation()
-    embedding_init_std: float = init_std()
 
 
 @dataclass
-class AutoIntPlusConfig(ModelConfig):
+class AutoIntPlusConfig(AutoIntConfig):
     """AutoInt+: AutoInt's attention layers with a parallel DNN. BARS MovielensLatest_x1 settings,
     but without batch norm in the DNN (on MovieLens 100K it cost AUC and left the checkpoint
     badly calibrated)."""
@@ -280,23 +251,15 @@ class AutoIntPlusConfig(ModelConfig):
     name: str = "autoint_plus"
     attention_layers: int = integer(2)
     num_heads: int = integer(4)
-    # per head
-    attention_dim: int = integer(32)
-    residual: bool = True
-    # divide attention scores by sqrt(attention_dim)
     scaled: bool = True
     layer_norm: bool = True
-    # add an LR term
     use_wide: bool = True
     dnn_hidden_units: list[int] = hidden_units(400, 400, 400)
     dropout: float = dropout(0.1)
-    batch_norm: bool = False
-    activation: str = activation()
-    embedding_init_std: float = init_std()
 
 
 @dataclass
-class FiBiNETConfig(ModelConfig):
+class FiBiNETConfig(DNNModelConfig):
     """FiBiNET: SENET field weights + bilinear interactions on e and on the re-weighted e, then a DNN."""
 
     name: str = "fibinet"
@@ -304,11 +267,6 @@ class FiBiNETConfig(ModelConfig):
     bilinear_type: str = one_of("field_interaction", BILINEAR_TYPES)
     # SENET squeezes the F fields to max(1, F / reduction_ratio) units
     reduction_ratio: int = integer(3)
-    hidden_units: list[int] = hidden_units(400, 400, 400)
-    dropout: float = dropout(0.2)
-    batch_norm: bool = False
-    activation: str = activation()
-    embedding_init_std: float = init_std()
 
 
 @dataclass
@@ -333,7 +291,6 @@ class FinalMLPConfig(ModelConfig):
     fs2_context: list[str] = option([])
     # must divide both stream widths (the last layer of each stream)
     num_heads: int = integer(10)
-    embedding_init_std: float = init_std()
 
     @classmethod
     def check(cls, node, where: str) -> None:

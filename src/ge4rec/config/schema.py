@@ -118,15 +118,14 @@ class ParadigmConfig:
     @staticmethod
     def check(node, where: str) -> None:
         count = node.num_targets
-        expected = "(expected a number of fields k >= 1, or a fraction in (0, 1))"
+        good = "a number of fields k >= 1, or a fraction in (0, 1)"
         if count is None:
             if node.targets != "all":
                 raise ConfigError(
-                    f"{where}.num_targets: required with {where}.targets={node.targets} "
-                    "(a number of fields k >= 1, or a fraction in (0, 1))"
+                    f"{where}.num_targets: required with {where}.targets={node.targets} ({good})"
                 )
         elif not (0 < count < 1 or (count >= 1 and float(count).is_integer())):
-            raise ConfigError(f"{where}.num_targets: {count:g} {expected}")
+            raise ConfigError(f"{where}.num_targets: {count:g} (expected {good})")
 
 
 # -------------------------------------------------------------------------------- analysis
