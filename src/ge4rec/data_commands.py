@@ -3,13 +3,12 @@ describe it, without training anything."""
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
 from pathlib import Path
 
-from ge4rec.errors import Ge4recError
+from ge4rec.errors import CommandParser, Ge4recError
 
 USAGE = """usage: ge4rec data SUBCOMMAND [ARGS]
 
@@ -38,13 +37,6 @@ SUBCOMMANDS = {
 }
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports bad arguments as a Ge4recError (one line, exit code 2)."""
-
-    def error(self, message: str):
-        raise Ge4recError(f"{self.prog.removeprefix('ge4rec ')}: {message}")
-
-
 def data_command(args: list[str]) -> None:
     if not args or args[0] in ("-h", "--help", "help"):
         from ge4rec.cli import config_dir
@@ -66,7 +58,7 @@ def download_command(args: list[str]) -> None:
     from ge4rec.cli import config_dir
     from ge4rec.data import download as dl
 
-    parser = _Parser(
+    parser = CommandParser(
         prog="ge4rec data download",
         description="Fetch a data set's public archive, check it and unpack it into DIR/<folder>.",
     )
@@ -108,7 +100,7 @@ def download_command(args: list[str]) -> None:
 
 
 def _overrides(prog: str, description: str, args: list[str]) -> list[str]:
-    parser = _Parser(prog=prog, description=description)
+    parser = CommandParser(prog=prog, description=description)
     parser.add_argument(
         "overrides",
         nargs="*",

@@ -1,5 +1,8 @@
 """Errors a user can act on: the CLI prints them as one line and exits with code 2."""
 
+import argparse
+from typing import Any, NoReturn
+
 
 class Ge4recError(Exception):
     """Bad input (config, data set, command line): reported in one line, exit code 2."""
@@ -47,3 +50,16 @@ class RunInterrupted(BaseException):
         """128 + the signal number, as a shell reports a process a signal ended: 130 for SIGINT,
         143 for SIGTERM."""
         return 128 + self.signum
+
+
+class CommandParser(argparse.ArgumentParser):
+    """argparse for a ge4rec subcommand: bad arguments are a Ge4recError naming the subcommand
+    (one line, exit code 2) instead of argparse's usage text and exit code."""
+
+    def __init__(self, *args: Any, hint: str | None = None, **keywords: Any) -> None:
+        super().__init__(*args, **keywords)
+        self.hint = hint  # appended to the message, e.g. "see `ge4rec table --help`"
+
+    def error(self, message: str) -> NoReturn:
+        where = f" ({self.hint})" if self.hint else ""
+        raise Ge4recError(f"{self.prog.removeprefix('ge4rec ')}: {message}{where}")

@@ -16,7 +16,6 @@ what is missing.
 
 from __future__ import annotations
 
-import argparse
 import multiprocessing
 import os
 import sys
@@ -25,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ge4rec.errors import Ge4recError
+from ge4rec.errors import CommandParser, Ge4recError
 
 PAPER_MODELS = ("fm", "fmfm", "crossnet", "deepfm", "ipnn", "xdeepfm", "dcnv2")
 # the DCNv2 ablations of the paper, each variant as the paradigm overrides that make it (full SFG
@@ -269,13 +268,8 @@ def run_plan(plan: Plan, jobs: int, threads: int | None = None) -> list[dict[str
 # ------------------------------------------------------------------------------------- command
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):
-        raise Ge4recError(f"reproduce: {message}")
-
-
 def reproduce_command(args: list[str]) -> None:
-    parser = _Parser(
+    parser = CommandParser(
         prog="ge4rec reproduce",
         description="Run the SFG paper's experiments and write the page with its tables.",
     )

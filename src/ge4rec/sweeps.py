@@ -128,15 +128,14 @@ SWEEPER_EXTRAS = {"optuna": "optuna"}
 
 def _check_hydra_key(cfg: DictConfig, key: str) -> None:
     """An unknown hydra.* key: one line naming it with the keys its block has."""
+    from ge4rec.config.checks import unknown_key
     from ge4rec.errors import Ge4recError
 
     parent, _, leaf = key.rpartition(".")
     node = OmegaConf.select(cfg, parent) if parent else cfg
     if node is None or not OmegaConf.is_dict(node) or leaf not in node:
-        where = parent or "the top level"
-        known = ", ".join(str(k) for k in node.keys()) if node is not None and OmegaConf.is_dict(node) else ""
-        hint = f" (keys of {where}: {known})" if known else ""
-        raise Ge4recError(f"unknown config key '{key}'{hint}; add new keys with +{key}=VALUE")
+        known = node.keys() if node is not None and OmegaConf.is_dict(node) else ()
+        raise Ge4recError(f"{unknown_key(key, known)}; add new keys with +{key}=VALUE")
 
 
 def check_hydra_overrides(args: list[str]) -> None:

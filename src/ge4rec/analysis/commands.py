@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 from pathlib import Path
 
-from ge4rec.errors import Ge4recError
+from ge4rec.errors import CommandParser, Ge4recError
 from ge4rec.io import check_writable_folder
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports bad arguments as a Ge4recError (one line, exit code 2)."""
-
-    def error(self, message: str):
-        raise Ge4recError(f"{self.prog.removeprefix('ge4rec ')}: {message}")
-
-
 def analyze_command(args: list[str]) -> None:
-    parser = _Parser(
+    parser = CommandParser(
         prog="ge4rec analyze",
         description="Recompute a run's collapse and redundancy analysis from its checkpoint.pt and "
         "config.yaml; rewrites RUN_DIR/analysis/*.parquet and the 'analysis' block of RUN_DIR/metrics.json.",
@@ -118,7 +110,7 @@ def plot_command(args: list[str]) -> None:
     kind, rest = args[0], args[1:]
     if kind not in PLOTS:
         raise Ge4recError(f"unknown plot '{kind}' (choose from: {', '.join(PLOTS)})")
-    parser = _Parser(prog=f"ge4rec plot {kind}", description=PLOT_DESCRIPTIONS[kind])
+    parser = CommandParser(prog=f"ge4rec plot {kind}", description=PLOT_DESCRIPTIONS[kind])
     parser.add_argument("run_dirs", metavar="RUN_DIR", nargs="+", help="analysed run folder(s)")
     parser.add_argument(
         "--out", default=f"{kind}.png", help="output file, .png or .svg (default: %(default)s)"

@@ -25,11 +25,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import polars as pl
 
-from ge4rec.errors import Ge4recError
+from ge4rec.errors import CommandParser, Ge4recError
 from ge4rec.io import write_text
 from ge4rec.results.runs import (
     ABLATION_FAMILIES,
@@ -932,15 +932,8 @@ examples:
 _SUFFIX_FORMAT = {".md": "md", ".markdown": "md", ".tex": "latex", ".csv": "csv"}
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(
-        self, message: str
-    ) -> NoReturn:  # one line, exit 2 (cli.main), instead of argparse's usage dump
-        raise Ge4recError(f"{self.prog.removeprefix('ge4rec ')}: {message} (see `ge4rec table --help`)")
-
-
 def _parser(kind: str) -> argparse.ArgumentParser:
-    parser = _Parser(prog=f"ge4rec table {kind}", add_help=False)
+    parser = CommandParser(prog=f"ge4rec table {kind}", add_help=False, hint="see `ge4rec table --help`")
     parser.add_argument("-h", "--help", action="store_true")
     parser.add_argument("--results", action="extend", nargs="+", default=[])
     parser.add_argument("--dataset", action="extend", nargs="+", default=[])
