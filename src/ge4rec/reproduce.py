@@ -151,13 +151,11 @@ def _init_worker(threads: int) -> None:
 
 
 def _compose(overrides: list[str]):
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
+    from hydra import compose
 
-    from ge4rec.cli import config_dir
+    from ge4rec.cli import shipped_configs
 
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=config_dir(), job_name="reproduce"):
+    with shipped_configs("reproduce"):
         return compose(config_name="train", overrides=overrides)
 
 

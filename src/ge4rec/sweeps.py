@@ -143,11 +143,10 @@ def check_hydra_overrides(args: list[str]) -> None:
     the sweeper and their settings, which the per-key checks leave to Hydra), so a launcher that
     is not installed or a launcher setting that is unknown or of the wrong type fails in one
     line (Ge4recError) before any job starts."""
-    from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from hydra.types import RunMode
 
-    from ge4rec.cli import _NO_VALIDATION, _one_line, config_dir, split_args
+    from ge4rec.cli import _NO_VALIDATION, _one_line, shipped_configs, split_args
     from ge4rec.errors import Ge4recError
 
     flags, overrides = split_args(args)
@@ -157,37 +156,29 @@ def check_hydra_overrides(args: list[str]) -> None:
     if not hydra_items:
         return
     mode = RunMode.MULTIRUN if "-m" in flags or "--multirun" in flags else RunMode.RUN
-    GlobalHydra.instance().clear()
-    try:
-        with initialize_config_dir(version_base="1.3", config_dir=config_dir(), job_name="check"):
-            hydra_app = GlobalHydra.instance().hydra
-            assert hydra_app is not None  # set by initialize_config_dir
-            groups = []
+    with shipped_configs("check"):
+        hydra_app = GlobalHydra.instance().hydra
+        assert hydra_app is not None  # set by shipped_configs
+        groups = []
+        for item in hydra_items:
+            key, _, value = item.lstrip("+~").partition("=")
+            if "/" in key:  # a config group: hydra/launcher=joblib
+                groups.append(item)
+                check_hydra_choice(key, value, hydra_app.config_loader.get_group_options(key))
+        try:
+            cfg = hydra_app.compose_config("train", overrides, run_mode=mode, with_log_configuration=False)
+        except Exception as exc:
+            try:  # name an unknown key with the keys there are
+                base = hydra_app.compose_config("train", groups, run_mode=mode, with_log_configuration=False)
+            except Exception:
+                base = None
             for item in hydra_items:
-                key, _, value = item.lstrip("+~").partition("=")
-                if "/" in key:  # a config group: hydra/launcher=joblib
-                    groups.append(item)
-                    check_hydra_choice(key, value, hydra_app.config_loader.get_group_options(key))
-            try:
-                cfg = hydra_app.compose_config(
-                    "train", overrides, run_mode=mode, with_log_configuration=False
-                )
-            except Exception as exc:
-                try:  # name an unknown key with the keys there are
-                    base = hydra_app.compose_config(
-                        "train", groups, run_mode=mode, with_log_configuration=False
-                    )
-                except Exception:
-                    base = None
-                for item in hydra_items:
-                    key = item.split("=", 1)[0]
-                    if base is not None and "/" not in key and not key.startswith(("+", "~")):
-                        _check_hydra_key(base, key)
-                cause = exc.__cause__
-                detail = f": {_one_line(cause)}" if cause is not None and str(cause) else ""
-                raise Ge4recError(_one_line(exc).replace("Error merging override ", "") + detail) from None
-    finally:
-        GlobalHydra.instance().clear()
+                key = item.split("=", 1)[0]
+                if base is not None and "/" not in key and not key.startswith(("+", "~")):
+                    _check_hydra_key(base, key)
+            cause = exc.__cause__
+            detail = f": {_one_line(cause)}" if cause is not None and str(cause) else ""
+            raise Ge4recError(_one_line(exc).replace("Error merging override ", "") + detail) from None
     launcher = cfg.hydra.launcher
     if launcher_name(launcher) == "joblib":
         n_jobs = launcher.get("n_jobs")
@@ -413,23 +404,18 @@ def planned_jobs(config: DictConfig) -> list[list[str]] | None:
 def sweep_plan(overrides: list[str], config_name: str = "train") -> list[list[str]] | None:
     """The jobs `ge4rec train -m OVERRIDES` would run, each as its override list, without running
     any: the multirun config composed as Hydra composes it, expanded as the basic sweeper does."""
-    from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from hydra.types import RunMode
 
-    from ge4rec.cli import config_dir
+    from ge4rec.cli import shipped_configs
 
-    GlobalHydra.instance().clear()
-    try:
-        with initialize_config_dir(version_base="1.3", config_dir=config_dir(), job_name="plan"):
-            hydra_app = GlobalHydra.instance().hydra
-            assert hydra_app is not None  # set by initialize_config_dir
-            config = hydra_app.compose_config(
-                config_name, list(overrides), run_mode=RunMode.MULTIRUN, with_log_configuration=False
-            )
-            return planned_jobs(config)
-    finally:
-        GlobalHydra.instance().clear()
+    with shipped_configs("plan"):
+        hydra_app = GlobalHydra.instance().hydra
+        assert hydra_app is not None  # set by shipped_configs
+        config = hydra_app.compose_config(
+            config_name, list(overrides), run_mode=RunMode.MULTIRUN, with_log_configuration=False
+        )
+        return planned_jobs(config)
 
 
 def _started_jobs(sweep_dir: Path) -> dict[str, tuple[list[str], Path]]:
