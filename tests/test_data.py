@@ -297,3 +297,92 @@ def test_bad_preprocessing_options_are_config_errors(tmp_path, override, message
     with pytest.raises(ConfigError, match=message):
         load(tmp_path, override)
     assert cache_entries(tmp_path) == []
+
+
+def test_splits_stream_into_memory_mapped_files_chunk_by_chunk(tmp_path, monkeypatch):
+    """Encoding in chunks of 3 rows writes the same arrays as one chunk, and the loaded splits
+    are views of the cache files (memory maps), not copies."""
+    from ge4rec.data import preprocess
+
+    csv_data(tmp_path)
+    whole = load(tmp_path)
+    monkeypatch.setattr(preprocess, "CHUNK_ROWS", 3)
+    cfg = compose_config(
+        ["dataset=csv", f"dataset.path={tmp_path / 'data'}", "dataset.numeric_missing=mean"], tmp_path
+    )
+    chunked = load_dataset(cfg.dataset, tmp_path / "other-cache")
+    for split in whole.splits:
+        for part in ("cat", "num", "seq", "label"):
+            assert torch.equal(getattr(chunked.splits[split], part), getattr(whole.splits[split], part))
+    for part in ("cat", "num", "label"):
+        assert mapped_file(getattr(chunked.splits["train"], part).data_ptr()) == str(
+            chunked.cache_dir / f"train_{part}.npy"
+        )
+
+
+def mapped_file(address: int) -> str | None:
+    """The file a memory address of this process is mapped from (/proc/self/maps), if any."""
+    for line in Path("/proc/self/maps").read_text().splitlines():
+        fields = line.split(maxsplit=5)
+        low, high = (int(x, 16) for x in fields[0].split("-"))
+        if low <= address < high:
+            return fields[5] if len(fields) == 6 else None
+    return None
+
+
+def test_a_row_count_that_changes_during_encoding_is_an_error(tmp_path):
+    from ge4rec.data.preprocess import Options, Preprocessor
+    from ge4rec.data.spec import FieldSpec
+
+    folder = csv_data(tmp_path)
+    frame = pl.scan_csv(folder / "train.csv", infer_schema=False)
+    pre = Preprocessor.from_specs([FieldSpec("user", type=CATEGORICAL)], "click", Options()).fit(frame)
+    out = tmp_path / "out"
+    out.mkdir()
+    assert pre.transform_to(frame, out, "train", 6, "train.csv") == 6
+    assert np.load(out / "train_cat.npy").shape == (6, 1)
+    with pytest.raises(DataError, match=r"train.csv: 6 rows encoded, 7 counted"):
+        pre.transform_to(frame, out, "train", 7, "train.csv")
+    with pytest.raises(DataError, match=r"train.csv: more rows than counted \(5\)"):
+        pre.transform_to(frame, out, "train", 5, "train.csv")
+
+
+def _numbered_split(n: int):
+    from ge4rec.data.batches import SplitTensors
+
+    rows = torch.arange(n)
+    return SplitTensors(
+        rows.view(n, 1).int(), rows.view(n, 1).float(), torch.zeros(n, 0, dtype=torch.int32), rows.float()
+    )
+
+
+@pytest.mark.parametrize("n, batch, block, window", [(1000, 64, 100, 3), (1000, 1000, 7, 2), (257, 16, 300, 4)])
+def test_block_shuffle_visits_every_row_once_in_full_batches(n, batch, block, window):
+    split = _numbered_split(n)
+    gen = torch.Generator().manual_seed(0)
+    batches = list(split.batches(batch, shuffle=True, generator=gen, block_rows=block, window=window))
+    assert len(batches) == split.num_batches(batch)
+    assert all(len(b) == batch for b in batches[:-1])
+    seen = torch.cat([b.label for b in batches]).long()
+    assert sorted(seen.tolist()) == list(range(n))
+    assert not torch.equal(seen, torch.arange(n))  # shuffled
+    if batch <= block * window:  # the first batch's rows come from the first window's blocks
+        first = batches[0].label.long() // block
+        assert len(set(first.tolist())) <= window
+
+
+def test_block_shuffle_is_seeded_and_differs_from_the_full_shuffle():
+    split = _numbered_split(5000)
+
+    def epoch(seed, **blocks):
+        gen = torch.Generator().manual_seed(seed)
+        return torch.cat([b.label for b in split.batches(100, shuffle=True, generator=gen, **blocks)])
+
+    blocks = {"block_rows": 250, "window": 4}
+    assert torch.equal(epoch(3, **blocks), epoch(3, **blocks))
+    assert not torch.equal(epoch(3, **blocks), epoch(4, **blocks))
+    assert not torch.equal(epoch(3, **blocks), epoch(3))
+    # the full shuffle spreads a batch over the whole split, blocks over one window of blocks
+    spread_full = len(set((epoch(3)[:100].long() // 250).tolist()))
+    spread_blocks = len(set((epoch(3, **blocks)[:100].long() // 250).tolist()))
+    assert spread_blocks <= 4 < spread_full

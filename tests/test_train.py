@@ -186,3 +186,14 @@ def test_discarding_a_run_folder_removes_only_what_hydra_made(tmp_path, monkeypa
     shutil.rmtree(kept)
     discard_run_folder(kept.parent, "train.log")  # an empty folder: removed with its empty parents
     assert sorted(p.name for p in tmp_path.iterdir()) == [".hydra"]
+
+
+def test_block_shuffle_trains_reproducibly_and_is_recorded_in_the_config(tmp_path):
+    blocks = ["model=fm", "paradigm=sfg", "trainer.shuffle=blocks", "trainer.shuffle_block_rows=256"]
+    a = train_tiny(tmp_path, "a", *blocks, "trainer.shuffle_window=2")
+    b = train_tiny(tmp_path, "b", *blocks, "trainer.shuffle_window=2")
+    assert a["test"] == b["test"] and a["history"] == b["history"]
+    assert 0.5 < a["test"]["auc"] < 1
+    full = train_tiny(tmp_path, "full", "model=fm", "paradigm=sfg")
+    assert full["test"] != a["test"]  # a different order of batches, so different numbers
+    assert "shuffle: blocks" in (tmp_path / "a" / "config.yaml").read_text()

@@ -15,6 +15,7 @@ from ge4rec.config.rules import Rule, integer, integers, number, one_of, option
 from ge4rec.errors import ConfigError
 
 MONITORS = ("auc", "logloss", "auc-logloss")
+SHUFFLES = ("full", "blocks")
 PAIRS = ("i<j", "all")
 CROSS_SOURCES = ("xl", "x0")
 TARGETS = ("all", "high_cardinality", "low_cardinality", "random")
@@ -71,6 +72,12 @@ class TrainerConfig:
     lr_factor: float = number(0.1, low=0, high=1, low_open=True)
     # ... but never below min_lr
     min_lr: float = number(1.0e-6, low=0)
+    # how each epoch shuffles the training rows: full (one permutation of the whole split, a copy
+    # of it in memory) | blocks (blocks of shuffle_block_rows consecutive rows in a random order,
+    # shuffle_window blocks mixed at a time: memory holds one window, for splits larger than RAM)
+    shuffle: str = one_of("full", SHUFFLES)
+    shuffle_block_rows: int = integer(65536)
+    shuffle_window: int = integer(16)
     # a live progress bar and a line per epoch
     progress: bool = True
     # information abundance of the embeddings after every epoch (the history in metrics.json)

@@ -28,25 +28,30 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import xxhash
+
 from ge4rec.errors import DataError
 from ge4rec.io import write_json
 
 log = logging.getLogger("ge4rec.data")
 
 # bump when the files of an entry or their meaning change
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 MANIFEST = "manifest.json"
+HASH_NAME = "xxh3_128"
 # a temporary build (or discard) folder: "." + entry name (NAME-<20 hex digits>) + "." + random
 _BUILD_FOLDER = re.compile(r"^\.(.+-[0-9a-f]{20})\.[A-Za-z0-9_]+$")
-_CHUNK = 1 << 20
+_CHUNK = 1 << 24
 
 
 # ----------------------------------------------------------------------------- keys and checksums
 
 
 def file_checksum(path: Path) -> str:
-    """blake2b of a file's bytes, read in chunks."""
-    digest = hashlib.blake2b(digest_size=16)
+    """XXH3-128 of a file's bytes, read in chunks: a non-cryptographic hash that runs at memory
+    speed (about 11 GB/s on one core), so hashing is bounded by reading the file, not by the hash.
+    It guards against edits, truncation and damage, not against an adversary."""
+    digest = xxhash.xxh3_128()
     try:
         with open(path, "rb") as fh:
             while chunk := fh.read(_CHUNK):
@@ -81,12 +86,22 @@ def fingerprint_sources(
         except OSError as exc:
             raise DataError(f"{path}: cannot read ({exc.strerror or type(exc).__name__})") from None
         known = memo.get(key) if trust_mtime else None
-        if known and known.get("size") == stat.st_size and known.get("mtime_ns") == stat.st_mtime_ns:
+        if (
+            known
+            and known.get("hash") == HASH_NAME
+            and known.get("size") == stat.st_size
+            and known.get("mtime_ns") == stat.st_mtime_ns
+        ):
             checksums[key] = known["checksum"]
             continue
         checksums[key] = file_checksum(path)
         if trust_mtime:
-            memo[key] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "checksum": checksums[key]}
+            memo[key] = {
+                "hash": HASH_NAME,
+                "size": stat.st_size,
+                "mtime_ns": stat.st_mtime_ns,
+                "checksum": checksums[key],
+            }
             changed = True
     if changed and memo_file is not None:
         write_json(memo_file, memo, indent=None)
@@ -105,7 +120,7 @@ def cache_key(material: dict[str, Any]) -> str:
 def write_manifest(folder: Path) -> None:
     """Record the size and checksum of every file in `folder` (the manifest itself excluded)."""
     files = {
-        p.name: {"size": p.stat().st_size, "blake2b": file_checksum(p)}
+        p.name: {"size": p.stat().st_size, HASH_NAME: file_checksum(p)}
         for p in sorted(folder.iterdir())
         if p.is_file() and p.name != MANIFEST
     }
@@ -138,7 +153,7 @@ def entry_problem(entry: Path) -> str | None:
             checksum = file_checksum(path)
         except DataError:
             return f"{name} cannot be read"
-        if checksum != expected.get("blake2b"):
+        if checksum != expected.get(HASH_NAME):
             return f"{name} does not match its checksum"
     return None
 

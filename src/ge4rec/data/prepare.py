@@ -241,12 +241,10 @@ def _build(
     decisions += _check_column_types(pre, columns, labels)
     reports = {s: pre.check(frames[s], labels[s]) for s in splits}
     pre.fit(frames["train"], labels["train"])
-    rows = {}
-    for split in splits:
-        arrays = pre.transform(frames[split], labels[split], check=False)
-        for part, array in arrays.items():
-            np.save(folder / f"{split}_{part}.npy", array)
-        rows[split] = len(arrays["label"])
+    rows = {
+        split: pre.transform_to(frames[split], folder, split, reports[split].rows, labels[split])
+        for split in splits
+    }
     decisions += _fill_decisions(pre, reports, labels)
     pre.save(folder)
     meta = {
@@ -336,5 +334,11 @@ def _fill_text(encoder: NumericEncoder) -> str:
 
 
 def _load_split(entry: Path, split: str) -> SplitTensors:
-    parts = {p: torch.from_numpy(np.load(entry / f"{split}_{p}.npy")) for p in ("cat", "num", "seq", "label")}
+    """A split's arrays memory-mapped from the cache entry: pages are read when a batch touches
+    them and the operating system keeps them as file cache, so a split needs no second copy in
+    the process's own memory. The mapping is private (copy on write): the files are never written."""
+    parts = {
+        p: torch.from_numpy(np.load(entry / f"{split}_{p}.npy", mmap_mode="c"))
+        for p in ("cat", "num", "seq", "label")
+    }
     return SplitTensors(parts["cat"], parts["num"], parts["seq"], parts["label"])

@@ -29,6 +29,7 @@ per kind of encoder), so the cost grows linearly with the number of columns.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
@@ -36,7 +37,15 @@ from typing import Any, ClassVar
 import numpy as np
 import polars as pl
 
-from ge4rec.data.queries import TOTALS, WIDE_COLUMNS, collect, collect_all, column_stats, shown
+from ge4rec.data.queries import (
+    TOTALS,
+    WIDE_COLUMNS,
+    collect,
+    collect_all,
+    collect_batches,
+    column_stats,
+    shown,
+)
 from ge4rec.data.spec import (
     CATEGORICAL,
     FIRST_VALUE_ID,
@@ -55,6 +64,10 @@ from ge4rec.errors import ConfigError, DataError
 PREPROCESSING_VERSION = 2
 NUMERIC_MISSING = ("error", "mean", "zero")
 PREPROCESSOR_FILE = "preprocessor.json"
+# the encoded parts of a split and their types
+ENCODED_PARTS = {"label": np.float32, "cat": np.int32, "num": np.float32, "seq": np.int32}
+# rows per chunk when a split is encoded into files
+CHUNK_ROWS = 1 << 18
 VOCABULARY_FILE = "vocabulary.parquet"
 
 
@@ -520,26 +533,85 @@ class Preprocessor:
     def transform(
         self, frame: pl.LazyFrame, file: str = "frame", check: bool = True
     ) -> dict[str, np.ndarray]:
-        """Encode a split: {"label": [n] float32, "cat": [n, F_cat] int32 table rows,
+        """Encode a split in memory: {"label": [n] float32, "cat": [n, F_cat] int32 table rows,
         "num": [n, F_num] float32, "seq": [n, sum of max_len] int32 table rows (0 = padding)}."""
         self._require_fit()
         if check:
             self.check(frame, file)
+        chunks = list(self._encoded_chunks(frame, file))
+        if len(chunks) == 1:
+            return chunks[0]
+        return {part: np.concatenate([c[part] for c in chunks]) for part in ENCODED_PARTS}
+
+    def transform_to(self, frame: pl.LazyFrame, folder: Path, prefix: str, rows: int, file: str) -> int:
+        """Encode a split straight into `folder/{prefix}_{part}.npy` files (the parts of
+        `transform`), chunk by chunk as polars streams them: memory holds one chunk of rows, not
+        the split. `rows` is the split's row count (from `check`); the files are written at that
+        size and a different count is an error. Returns the rows written."""
+        self._require_fit()
+        widths = self._part_widths()
+        outs = {
+            part: np.lib.format.open_memmap(
+                Path(folder) / f"{prefix}_{part}.npy", mode="w+", dtype=dtype, shape=(rows, *widths[part])
+            )
+            for part, dtype in ENCODED_PARTS.items()
+        }
+        start = 0
+        for chunk in self._encoded_chunks(frame, file):
+            stop = start + len(chunk["label"])
+            if stop > rows:
+                raise DataError(f"{file}: more rows than counted ({rows:,}): did the file change meanwhile?")
+            for part, array in chunk.items():
+                outs[part][start:stop] = array
+            start = stop
+        if start != rows:
+            raise DataError(
+                f"{file}: {start:,} rows encoded, {rows:,} counted: did the file change meanwhile?"
+            )
+        for out in outs.values():
+            out.flush()
+        return rows
+
+    def _part_widths(self) -> dict[str, tuple[int, ...]]:
+        groups = self._groups()
+        return {
+            "label": (),
+            "cat": (len(groups[CATEGORICAL]),),
+            "num": (len(groups[NUMERIC]),),
+            "seq": (sum(e.width for e in groups[SEQUENCE]),),
+        }
+
+    def _groups(self) -> dict[str, list[_Encoder]]:
+        order = self._table_order()
+        return {
+            kind: [e for e, _ in order if e.table_type == kind] for kind in (CATEGORICAL, NUMERIC, SEQUENCE)
+        }
+
+    def _encoded_chunks(self, frame: pl.LazyFrame, file: str) -> Iterator[dict[str, np.ndarray]]:
+        """The encoded parts of consecutive runs of rows, in row order. One polars query computes
+        every field's ids; it streams in chunks, except when many categorical fields are looked
+        up by one join of the long frame (WIDE_COLUMNS), which needs the whole split."""
         order = self._table_order()
         categorical = [(e, off) for e, off in order if isinstance(e, CategoricalEncoder)]
         joined = categorical if len(categorical) > WIDE_COLUMNS else []
         by_join = {e.name for e, _ in joined}
         exprs = [pl.col(self.label).cast(pl.Float64, strict=False).alias("\0label")]
         exprs += [e.expression(offset).alias(e.name) for e, offset in order if e.name not in by_join]
-        df = collect(frame.select(exprs), file)
+        query = frame.select(exprs)
+        if joined:
+            df = collect(query, file)
+            ids = _lookup_by_join(frame, joined, df.height, file)
+            yield self._assemble(df, {e.name: ids[:, k] for k, (e, _) in enumerate(joined)})
+            return
+        for df in collect_batches(query, file, CHUNK_ROWS):
+            if df.height:
+                yield self._assemble(df, {})
+
+    def _assemble(self, df: pl.DataFrame, extra: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         n = df.height
         columns = {name: df[name].to_numpy() for name in df.columns}
-        if joined:
-            ids = _lookup_by_join(frame, joined, n, file)
-            columns.update({e.name: ids[:, k] for k, (e, _) in enumerate(joined)})
-        groups = {
-            kind: [e for e, _ in order if e.table_type == kind] for kind in (CATEGORICAL, NUMERIC, SEQUENCE)
-        }
+        columns.update(extra)
+        groups = self._groups()
         out = {"label": df["\0label"].cast(pl.Float32).to_numpy()}
         out["cat"] = (
             np.stack([columns[e.name] for e in groups[CATEGORICAL]], axis=1).astype(np.int32)

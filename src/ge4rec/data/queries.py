@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
 import polars as pl
@@ -35,6 +35,14 @@ def _reraise(exc: Exception, file: str) -> NoReturn:
 def collect(lf: pl.LazyFrame, file: str) -> pl.DataFrame:
     try:
         return lf.collect(engine="streaming")
+    except Exception as exc:
+        _reraise(exc, file)
+
+
+def collect_batches(lf: pl.LazyFrame, file: str, rows: int) -> Iterator[pl.DataFrame]:
+    """The query's result as consecutive DataFrames of about `rows` rows, in row order, streamed."""
+    try:
+        yield from lf.collect_batches(chunk_size=rows, maintain_order=True, engine="streaming")
     except Exception as exc:
         _reraise(exc, file)
 

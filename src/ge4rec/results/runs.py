@@ -49,6 +49,9 @@ NEUTRAL_CONFIG_VALUES: dict[str, Any] = {
     "dataset.header": True,
     "dataset.columns": None,
     "dataset.numeric_missing": "error",
+    "trainer.shuffle": "full",
+    "trainer.shuffle_block_rows": 65536,
+    "trainer.shuffle_window": 16,
 }
 
 PARADIGMS = ("disc", "sfg")  # the two sides of every comparison: DIS and SFG

@@ -60,6 +60,32 @@ class TrainResult:
     stopped: str = ""
 
 
+def available_memory() -> int | None:
+    """Bytes of memory the system can still give (MemAvailable), None where it does not say."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def warn_if_full_shuffle_is_large(train: SplitTensors, console: Console | None) -> None:
+    """A full shuffle gathers a copy of the training split every epoch: say so when that copy
+    would take more than half the memory left (the run may then be killed for memory)."""
+    free = available_memory()
+    if train.label.device.type != "cpu" or free is None or train.nbytes <= free // 2:
+        return
+    message = (
+        f"warning: trainer.shuffle=full copies the training split ({train.nbytes / 2**30:.1f} GiB) every "
+        f"epoch and {free / 2**30:.1f} GiB of memory is available; trainer.shuffle=blocks shuffles "
+        "one window of blocks at a time instead (see README, data larger than memory)"
+    )
+    (console or Console(stderr=True)).print(message, markup=False, highlight=False)
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -188,6 +214,11 @@ class Trainer:
         generator = torch.Generator(device=train.label.device if device.type == "cuda" else "cpu")
         generator.manual_seed(self.seed)
         batch_size, eval_batch = cfg.batch_size, cfg.eval_batch_size
+        blocks = {}
+        if cfg.shuffle == "blocks":
+            blocks = {"block_rows": cfg.shuffle_block_rows, "window": cfg.shuffle_window}
+        else:
+            warn_if_full_shuffle_is_large(train, self.console)
         patience, lr_patience = cfg.patience, cfg.lr_patience
         factor, min_lr = cfg.lr_factor, cfg.min_lr
         max_epochs = cfg.max_epochs
@@ -263,7 +294,8 @@ class Trainer:
                 task = progress.add_task("train", total=steps, epoch=epoch, loss="-")
                 start = time.perf_counter()
                 total_loss = torch.zeros((), device=device)
-                for step, batch in enumerate(train.batches(batch_size, shuffle=True, generator=generator), 1):
+                epoch_batches = train.batches(batch_size, shuffle=True, generator=generator, **blocks)
+                for step, batch in enumerate(epoch_batches, 1):
                     loss = self.train_step(model, batch.to(device), optimizer, params)
                     total_loss += loss
                     if stop is not None and stop.signum is not None:  # a flag read per batch
