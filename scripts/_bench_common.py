@@ -33,6 +33,9 @@ class ProcessRun:
     max_single_rss: int  # bytes: largest peak RSS of any one process of the tree (wait4's ru_maxrss)
     returncode: int
     output: str
+    # bytes: max over time of the summed anonymous memory (resident minus file-backed and shared
+    # pages) of the tree: what the process owns, without the file cache of memory-mapped files
+    peak_tree_anon: int = 0
 
 
 def _children_map() -> dict[int, list[int]]:
@@ -51,20 +54,28 @@ def _children_map() -> dict[int, list[int]]:
     return children
 
 
-def tree_rss(root: int) -> int:
-    """Summed resident set size of `root` and all its descendants, in bytes (shared pages are
-    counted once per process that maps them)."""
+def tree_memory(root: int) -> tuple[int, int]:
+    """(resident, anonymous) bytes summed over `root` and all its descendants. Resident counts
+    shared pages once per process that maps them and includes the pages of mapped files;
+    anonymous is resident minus the shared and file-backed pages (statm's resident - shared)."""
     children = _children_map()
-    total, stack = 0, [root]
+    resident, anonymous, stack = 0, 0, [root]
     while stack:
         pid = stack.pop()
         try:
             with open(f"/proc/{pid}/statm", "rb") as fh:
-                total += int(fh.read().split()[1]) * PAGE_SIZE
+                fields = fh.read().split()
+            resident += int(fields[1]) * PAGE_SIZE
+            anonymous += (int(fields[1]) - int(fields[2])) * PAGE_SIZE
         except (OSError, IndexError, ValueError):
             pass
         stack.extend(children.get(pid, []))
-    return total
+    return resident, anonymous
+
+
+def tree_rss(root: int) -> int:
+    """Summed resident set size of `root` and all its descendants, in bytes."""
+    return tree_memory(root)[0]
 
 
 def run_measured(
@@ -75,7 +86,7 @@ def run_measured(
     proc = subprocess.Popen(
         cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
     )
-    peak = 0
+    peak, peak_anon = 0, 0
     done = threading.Event()
     chunks: list[bytes] = []
 
@@ -88,9 +99,10 @@ def run_measured(
     reader.start()
 
     def sample() -> None:
-        nonlocal peak
+        nonlocal peak, peak_anon
         while not done.is_set():
-            peak = max(peak, tree_rss(proc.pid))
+            resident, anonymous = tree_memory(proc.pid)
+            peak, peak_anon = max(peak, resident), max(peak_anon, anonymous)
             done.wait(interval)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -103,7 +115,12 @@ def run_measured(
     proc.returncode = os.waitstatus_to_exitcode(status)
     # Linux reports ru_maxrss in KiB; it covers the child and the descendants it waited for
     return ProcessRun(
-        wall, peak, usage.ru_maxrss * 1024, proc.returncode, b"".join(chunks).decode(errors="replace")
+        wall,
+        peak,
+        usage.ru_maxrss * 1024,
+        proc.returncode,
+        b"".join(chunks).decode(errors="replace"),
+        peak_anon,
     )
 
 
