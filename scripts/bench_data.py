@@ -220,12 +220,11 @@ def breakdown_worker(overrides: list[str]) -> None:
     """In a fresh process: time ge4rec's preparation stage by stage by wrapping its functions
     (a stage whose function is not there is left out; the rest of load_dataset is `other`)."""
     start = time.perf_counter()
-    import numpy as np
     import polars as pl
     from hydra import compose, initialize_config_dir
 
     from ge4rec.cli import config_dir
-    from ge4rec.data import prepare, sources
+    from ge4rec.data import prepare
 
     with initialize_config_dir(version_base="1.3", config_dir=config_dir()):
         cfg = compose("train", overrides=overrides)
@@ -245,13 +244,18 @@ def breakdown_worker(overrides: list[str]) -> None:
 
         setattr(owner, attr, wrapper)
 
-    timed(sources, "fingerprint_files", "hash the source files")
-    timed(prepare, "_field_specs", "infer the schema (reads train)")
-    timed(prepare, "_fit", "fit vocabularies (reads train)")
-    timed(prepare, "_encode", "encode (reads each split)")
-    timed(np, "save", "write .npy arrays")
-    timed(prepare, "_write_vocabularies", "write vocabularies")
-    timed(prepare, "_load_split", "load the arrays back")
+    from ge4rec.data import cache
+    from ge4rec.data.preprocess import Preprocessor
+
+    timed(prepare, "fingerprint_sources", "hash the source files")
+    timed(prepare, "infer_types", "infer field types (reads train)")
+    timed(Preprocessor, "check", "check labels and numbers (reads each split)")
+    timed(Preprocessor, "fit", "fit vocabularies and statistics (reads train)")
+    timed(Preprocessor, "transform_to", "encode into .npy files (reads each split)")
+    timed(Preprocessor, "save", "write the fitted preprocessor")
+    timed(cache, "write_manifest", "checksum the cache files")
+    timed(cache, "entry_problem", "verify the cache entry against its manifest")
+    timed(prepare, "_load_split", "map the arrays")
     t0 = time.perf_counter()
     prepare.load_dataset(cfg.dataset, cfg.cache_dir)
     total = time.perf_counter() - t0

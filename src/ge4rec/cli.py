@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.resources
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -206,15 +206,16 @@ def _choices(override) -> list[str]:
     return [override.get_value_element_as_str()] if override.value() is not None else []
 
 
-def validate_overrides(overrides: list[str]) -> None:
+def validate_overrides(overrides: list[str], validate: Callable[[DictConfig], None] | None = None) -> None:
     """Compose every value each override can take, and reject what would fail inside a job, so a
     typo costs a one-line message instead of a traceback or a half-run sweep. The schemas
     (ge4rec.config) reject wrong types and unknown keys while composing; validate() the values."""
     from hydra import compose
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from ge4rec.config import error_message
-    from ge4rec.run import validate
+    from ge4rec.config import check_train_config, error_message
+
+    validate = validate or check_train_config
 
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)

@@ -112,15 +112,16 @@ def _overrides(prog: str, description: str, args: list[str]) -> list[str]:
 
 def _prepared(overrides: list[str], console):
     """Compose the train config with these overrides (checked as `ge4rec train` checks them) and
-    return (config, PreparedData, seconds spent)."""
+    return (config, CacheEntry, seconds spent)."""
     from hydra import compose
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     from ge4rec.cli import _one_line, shipped_configs, validate_overrides
-    from ge4rec.data import load_dataset
+    from ge4rec.config.checks import check_dataset_config
+    from ge4rec.data import prepare_entry
     from ge4rec.data.download import check_writable
 
-    validate_overrides(overrides)
+    validate_overrides(overrides, check_dataset_config)
     for override, text in zip(OverridesParser.create().parse_overrides(overrides), overrides):
         if override.is_sweep_override():
             raise Ge4recError(
@@ -135,7 +136,7 @@ def _prepared(overrides: list[str], console):
     check_writable(Path(os.path.expanduser(str(cfg.cache_dir))), "cache_dir")
     start = time.perf_counter()
     with console.status(f"preparing {cfg.dataset.name} ..."):
-        data = load_dataset(cfg.dataset, cfg.cache_dir)
+        data = prepare_entry(cfg.dataset, cfg.cache_dir)
     return cfg, data, time.perf_counter() - start
 
 
@@ -157,12 +158,13 @@ def prepare_command(args: list[str]) -> None:
     )
     console = Console()
     _, data, seconds = _prepared(overrides, console)
-    rows = ", ".join(f"{split} {len(tensors):,}" for split, tensors in data.splits.items())
+    rows = ", ".join(f"{split} {n:,}" for split, n in data.meta["rows"].items())
     console.print(f"{data.name}: {rows} rows, {data.schema.num_fields} fields")
     console.print(_cache_line(data, seconds))
 
 
 def info_command(args: list[str]) -> None:
+    import numpy as np
     from rich.console import Console
     from rich.table import Table
 
@@ -180,9 +182,9 @@ def info_command(args: list[str]) -> None:
     splits.add_column("split")
     splits.add_column("rows", justify="right")
     splits.add_column("positive rate", justify="right")
-    for split, tensors in data.splits.items():
-        rate = f"{float(tensors.label.float().mean()):.4f}" if len(tensors) else "-"
-        splits.add_row(split, f"{len(tensors):,}", rate)
+    for split, n in data.meta["rows"].items():
+        rate = f"{float(data.labels(split).mean(dtype=np.float64)):.4f}" if n else "-"
+        splits.add_row(split, f"{n:,}", rate)
     fields = Table(
         title=f"{data.name}: {data.schema.num_fields} fields, {data.schema.num_embeddings:,} embedding rows",
         caption="vocabulary: the field's embedding rows, its OOV and missing ids included",

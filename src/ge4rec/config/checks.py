@@ -203,6 +203,15 @@ def check_train_config(cfg: DictConfig) -> None:
     typed(root, cfg, "")
 
 
+def check_dataset_config(cfg: DictConfig) -> None:
+    """The block a data command reads (`ge4rec data prepare|info`), checked as check_train_config
+    checks it; the model and trainer blocks are left to `ge4rec train` (checking them reads the
+    model registry, which imports torch)."""
+    schema = dataset_schema(cfg.dataset)
+    if schema is not None:
+        typed(schema, cfg.get("dataset") or {}, "dataset")
+
+
 def _nested_blocks(schema: type) -> list[tuple[Any, type]]:
     hints = typing.get_type_hints(schema)
     return [(spec, hints[spec.name]) for spec in dataclasses.fields(schema) if is_schema(hints[spec.name])]

@@ -17,15 +17,13 @@ import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import polars as pl
-import torch
 from omegaconf import DictConfig, OmegaConf
 
 from ge4rec.data import sources as src
-from ge4rec.data.batches import SplitTensors
 from ge4rec.data.cache import CACHE_FORMAT, cache_key, ensure_entry, fingerprint_sources
 from ge4rec.data.derive import Derivation, apply_derive, parse_derive
 from ge4rec.data.inference import field_specs, find_label, infer_types, listing
@@ -41,6 +39,9 @@ from ge4rec.data.queries import one_line
 from ge4rec.data.spec import Schema
 from ge4rec.errors import ConfigError, DataError
 
+if TYPE_CHECKING:
+    from ge4rec.data.batches import SplitTensors
+
 log = logging.getLogger("ge4rec.data")
 
 # dataset keys that do not change the encoded data (so changing them keeps the cache)
@@ -48,6 +49,22 @@ _NOT_IN_CACHE_KEY = {"embedding_dim", "name", "description", "fingerprint", "dow
 _FINGERPRINTS = ("content", "mtime")
 _SNIFF_BYTES = 1 << 16
 _COMPRESSED = (b"\x1f\x8b", b"\x28\xb5\x2f\xfd")  # gzip, zstd: polars decompresses them
+
+
+@dataclass
+class CacheEntry:
+    """A built (or reused) cache entry: what `ge4rec data prepare` and `data info` need, with no
+    split loaded. `meta` is the entry's meta.json (rows per split, decisions, sources)."""
+
+    name: str
+    schema: Schema
+    cache_dir: Path
+    reused_cache: bool
+    meta: dict[str, Any]
+
+    def labels(self, split: str) -> np.ndarray:
+        """The split's labels, memory-mapped from the entry."""
+        return np.load(self.cache_dir / f"{split}_label.npy", mmap_mode="r")
 
 
 @dataclass
@@ -73,6 +90,20 @@ class PreparedData:
 
 def load_dataset(cfg: DictConfig, cache_root: str | os.PathLike) -> PreparedData:
     """Return the encoded data set, building the cache entry if it is missing, stale or damaged."""
+    entry = prepare_entry(cfg, cache_root)
+    splits = {s: _load_split(entry.cache_dir, s) for s in src.SPLITS}
+    return PreparedData(
+        name=entry.name,
+        schema=entry.schema,
+        splits=splits,
+        cache_dir=entry.cache_dir,
+        reused_cache=entry.reused_cache,
+        meta=entry.meta,
+    )
+
+
+def prepare_entry(cfg: DictConfig, cache_root: str | os.PathLike) -> CacheEntry:
+    """Build the data set's cache entry if it is missing, stale or damaged; load no split."""
     name = str(cfg.get("name", "dataset"))
     cache_root = Path(os.path.expanduser(str(cache_root)))
     spec_dict = {
@@ -120,10 +151,7 @@ def load_dataset(cfg: DictConfig, cache_root: str | os.PathLike) -> PreparedData
     for line in meta["decisions"]:
         log.warning("%s", line)
     schema = Schema.from_dict(meta["schema"])
-    splits = {s: _load_split(entry, s) for s in src.SPLITS}
-    return PreparedData(
-        name=name, schema=schema, splits=splits, cache_dir=entry, reused_cache=reused, meta=meta
-    )
+    return CacheEntry(name=name, schema=schema, cache_dir=entry, reused_cache=reused, meta=meta)
 
 
 def _safe(name: str) -> str:
@@ -337,6 +365,10 @@ def _load_split(entry: Path, split: str) -> SplitTensors:
     """A split's arrays memory-mapped from the cache entry: pages are read when a batch touches
     them and the operating system keeps them as file cache, so a split needs no second copy in
     the process's own memory. The mapping is private (copy on write): the files are never written."""
+    import torch
+
+    from ge4rec.data.batches import SplitTensors
+
     parts = {
         p: torch.from_numpy(np.load(entry / f"{split}_{p}.npy", mmap_mode="c"))
         for p in ("cat", "num", "seq", "label")
