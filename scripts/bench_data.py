@@ -5,6 +5,7 @@ vocabularies on train, encode train/valid/test, write the result; each tool as a
     python scripts/bench_data.py --rows 500000 --cols 100
     python scripts/bench_data.py --criteo                 # Criteo-shaped: 13 integer + 26 categorical columns
     python scripts/bench_data.py --scale rows             # 0.5M .. 10M rows x 20 columns
+    python scripts/bench_data.py --scale rows --tools ge4rec   # the same, ge4rec alone
     python scripts/bench_data.py --scale cols             # 20 .. 1000 columns x 200,000 rows
     python scripts/bench_data.py --breakdown              # plus where ge4rec's time goes
     python scripts/bench_data.py --write-docs             # also replace the section in docs/benchmarks.md
@@ -134,13 +135,15 @@ def count_rows(folder: Path) -> int:
     return total
 
 
-def measure_pair(folder: Path, criteo: bool, rounds: int, threads: int | None, use_cli: bool) -> dict:
-    """Both tools `rounds` times, alternating; per-tool lists of runs and FuxiCTR's own stage times."""
+def measure_pair(
+    folder: Path, criteo: bool, rounds: int, threads: int | None, use_cli: bool, tools: tuple[str, ...]
+) -> dict:
+    """The tools `rounds` times, alternating; per-tool lists of runs and FuxiCTR's own stage times."""
     runs: dict[str, list] = {"fuxictr": [], "ge4rec": []}
     fx_stages: list[dict] = []
     for round_index in range(rounds):
         order = ("fuxictr", "ge4rec") if round_index % 2 == 0 else ("ge4rec", "fuxictr")
-        for tool in order:
+        for tool in (t for t in order if t in tools):
             scratch = Path(tempfile.mkdtemp(prefix=f"bench-{tool}-", dir=fx.BENCH_DIR))
             try:
                 if tool == "fuxictr":
@@ -181,6 +184,21 @@ def summary_row(label: list[str], rows: int, result: dict) -> list[str]:
 
     def med(runs, key):
         return statistics.median(getattr(r, key) for r in runs)
+
+    if not fxr:  # ge4rec alone (--tools ge4rec)
+        return [
+            *label,
+            "-",
+            f"{med(ger, 'wall_s'):.1f}",
+            "-",
+            f"{rows / med(ger, 'wall_s'):,.0f}",
+            "-",
+            "-",
+            gib(int(med(ger, "peak_tree_rss"))),
+            "-",
+            "-",
+            gib(int(med(ger, "max_single_rss"))),
+        ]
 
     speed = statistics.median(f.wall_s / g.wall_s for f, g in zip(fxr, ger))
     memory = statistics.median(f.peak_tree_rss / g.peak_tree_rss for f, g in zip(fxr, ger))
@@ -311,9 +329,17 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--keep-data", action="store_true", help="--scale: keep every size's CSV files")
     parser.add_argument("--write-docs", action="store_true", help="replace this benchmark's section of docs")
+    parser.add_argument(
+        "--tools",
+        choices=("both", "ge4rec"),
+        default="both",
+        help="ge4rec: time ge4rec alone (long scaling runs)",
+    )
     args = parser.parse_args()
 
-    fx.ensure_venv()
+    tools = ("ge4rec",) if args.tools == "ge4rec" else ("fuxictr", "ge4rec")
+    if "fuxictr" in tools:
+        fx.ensure_venv()
     threads = args.threads or None
     use_cli = has_prepare_command()
     how = "`ge4rec data prepare`" if use_cli else "`python -c` calling ge4rec.data.load_dataset"
@@ -330,7 +356,7 @@ def main() -> None:
         total_rows = count_rows(folder)
         shape = "Criteo-shaped (13 numeric + 26 categorical)" if args.criteo else f"{cols} categorical"
         print(f"{total_rows:,} rows x {shape} ({folder}):", file=sys.stderr, flush=True)
-        result = measure_pair(folder, args.criteo, args.rounds, threads, use_cli)
+        result = measure_pair(folder, args.criteo, args.rounds, threads, use_cli, tools)
         use_cli = result["use_cli"]
         table_rows.append(summary_row([f"{total_rows:,}", shape], total_rows, result))
         if result["fx_stages"]:
@@ -343,8 +369,9 @@ def main() -> None:
             shutil.rmtree(last_folder, ignore_errors=True)
         last_folder = folder
     table = markdown_table(["rows", "columns", *SUMMARY_HEADER], table_rows, "ll" + "r" * len(SUMMARY_HEADER))
+    other = f"FuxiCTR {fx.FUXICTR_VERSION}" if "fuxictr" in tools else "FuxiCTR not run"
     header = (
-        f"ge4rec via {how}; FuxiCTR {fx.FUXICTR_VERSION}; threads per tool: "
+        f"ge4rec via {how}; {other}; threads per tool: "
         f"{args.threads or 'each tool default'}; {os.cpu_count()} logical CPUs; "
         f"{args.rounds} run(s) per tool and size; {time.strftime('%Y-%m-%d')}"
     )
@@ -366,7 +393,7 @@ def main() -> None:
     print(body)
     if args.write_docs:
         if args.scale:
-            title = f"Preprocessing vs FuxiCTR: scaling with {args.scale}"
+            title = f"Preprocessing: scaling with {args.scale}"
         else:
             title = "Preprocessing vs FuxiCTR" + (": Criteo-shaped data" if args.criteo else "")
         write_docs_section(title, body)
