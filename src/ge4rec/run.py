@@ -279,6 +279,9 @@ class RunRecord:
                 stopped=result.stopped,
                 train_seconds=result.train_seconds,
                 samples_per_second=result.samples_per_second,
+                precision=result.precision,
+                compile=result.compiled,
+                splits_on_device=result.splits_on_device,
             )
         for key in ("parameters", "generator_parameters", "dataset", "model", "paradigm", "seed", "device"):
             out[key] = self.facts[key]

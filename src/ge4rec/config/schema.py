@@ -21,6 +21,8 @@ CROSS_SOURCES = ("xl", "x0")
 TARGETS = ("all", "high_cardinality", "low_cardinality", "random")
 DATASET_KINDS = ("files", "synthetic")
 FILE_FORMATS = ("auto", "csv", "parquet")
+PRECISIONS = ("fp32", "bf16")
+DATA_PLACEMENTS = ("auto", "true", "false")
 
 
 def registry_names(module: str, name: str):
@@ -82,6 +84,16 @@ class TrainerConfig:
     progress: bool = True
     # information abundance of the embeddings after every epoch (the history in metrics.json)
     track_collapse: bool = False
+    # the forward pass of training and prediction: fp32 | bf16 (autocast to bfloat16; the loss,
+    # the metrics and the weights stay float32). bf16 is meant for GPUs; the CPU runs it too
+    precision: str = one_of("fp32", PRECISIONS)
+    # torch.compile the model's forward pass for training (prediction and the saved weights use
+    # the plain model)
+    compile: bool = False
+    # on a CUDA device: auto (move each split to the GPU once when it fits in half its free
+    # memory, else copy batches from pinned host memory) | true (always move) | false (never).
+    # On the CPU the data stays where it is. Does not change the results.
+    data_on_device: str = one_of("auto", DATA_PLACEMENTS, ignore_case=True)
 
 
 # ------------------------------------------------------------------------------------ paradigm

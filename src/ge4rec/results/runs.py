@@ -33,6 +33,7 @@ IGNORED_CONFIG_KEYS: tuple[str, ...] = (
     "threads",
     "save_checkpoint",
     "trainer.progress",
+    "trainer.data_on_device",  # where the splits live on a GPU, not what is computed
     "analysis",
     "skip_done",
     "resume",
@@ -52,6 +53,8 @@ NEUTRAL_CONFIG_VALUES: dict[str, Any] = {
     "trainer.shuffle": "full",
     "trainer.shuffle_block_rows": 65536,
     "trainer.shuffle_window": 16,
+    "trainer.precision": "fp32",
+    "trainer.compile": False,
 }
 
 PARADIGMS = ("disc", "sfg")  # the two sides of every comparison: DIS and SFG

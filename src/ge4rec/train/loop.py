@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
@@ -19,6 +20,7 @@ from ge4rec.data.batches import SplitTensors
 from ge4rec.errors import ConfigError, TrainingFailed
 from ge4rec.io import save_torch
 from ge4rec.models.base import CTRModel
+from ge4rec.train.device import device_batches, place_splits, shuffle_generator
 from ge4rec.train.interrupt import StopSignal
 from ge4rec.train.metrics import evaluate_scores
 from ge4rec.train.state import restore_rng, rng_state, save_state
@@ -58,6 +60,11 @@ class TrainResult:
     test: dict[str, float]
     history: list[dict[str, Any]] = field(default_factory=list)
     stopped: str = ""
+    # how the forward pass ran (trainer.precision, trainer.compile) and, per split, whether it
+    # lived on the training device (trainer.data_on_device)
+    precision: str = "fp32"
+    compiled: bool = False
+    splits_on_device: dict[str, bool] = field(default_factory=dict)
 
 
 def available_memory() -> int | None:
@@ -109,10 +116,25 @@ def monitor_value(metrics: dict[str, float], monitor: str) -> float:
     return metrics["auc"] - metrics["logloss"]
 
 
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """The context of a forward pass in `precision`: fp32 runs as written, bf16 under torch's
+    bfloat16 autocast (matrix products in bfloat16, reductions and the weights in float32)."""
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 @torch.no_grad()
-def predict(model: CTRModel, split: SplitTensors, batch_size: int, device: torch.device) -> torch.Tensor:
+def predict(
+    model: CTRModel, split: SplitTensors, batch_size: int, device: torch.device, precision: str = "fp32"
+) -> torch.Tensor:
+    """Click probabilities (float32, on the CPU) of every row of `split`, in order."""
     model.eval()
-    outs = [torch.sigmoid(model(b.to(device))).float().cpu() for b in split.batches(batch_size)]
+    outs = []
+    for batch in device_batches(split.batches(batch_size), device):
+        with autocast(device, precision):
+            logits = model(batch)
+        outs.append(torch.sigmoid(logits.float()).cpu())
     return torch.cat(outs) if outs else torch.zeros(0)
 
 
@@ -122,10 +144,11 @@ def evaluate(
     batch_size: int,
     device: torch.device,
     where: str = "evaluation split",
+    precision: str = "fp32",
 ) -> dict[str, float]:
     """AUC and LogLoss of the model on a split. Scores that are not finite, or a split with one
     class (AUC undefined), raise TrainingFailed naming `where`: no metric is a NaN."""
-    scores = predict(model, split, batch_size, device)
+    scores = predict(model, split, batch_size, device, precision)
     bad = int((~torch.isfinite(scores)).sum().item())
     if bad:
         raise TrainingFailed(
@@ -165,11 +188,19 @@ class Trainer:
         return cast(torch.Tensor, sum(terms)) if terms else None  # a sum of tensors
 
     def train_step(
-        self, model: CTRModel, batch, optimizer: torch.optim.Optimizer, params: list
+        self,
+        model: CTRModel,
+        batch,
+        optimizer: torch.optim.Optimizer,
+        params: list,
+        forward: Callable | None = None,
     ) -> torch.Tensor:
-        """One optimisation step on one batch; returns the (detached) loss, L2 terms included."""
-        logits = model(batch)
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, batch.label)
+        """One optimisation step on one batch; returns the (detached) loss, L2 terms included.
+        `forward` (default: the model) computes the logits, e.g. the model compiled by
+        `compiled`; the forward pass runs in trainer.precision, the loss in float32."""
+        with autocast(self.device, self.cfg.precision):
+            logits = (model if forward is None else forward)(batch)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), batch.label)
         penalty = self.regularization(model)
         if penalty is not None:
             loss = loss + penalty
@@ -183,6 +214,23 @@ class Trainer:
 
     def optimizer(self, model: CTRModel) -> torch.optim.Optimizer:
         return torch.optim.Adam(model.parameters(), lr=self.cfg.lr)
+
+    def compiled(self, model: CTRModel) -> Callable:
+        """The forward pass training calls: with trainer.compile, torch.compile of the model (it
+        shares the model's parameters, so the optimizer, the checkpoints and the state see the
+        plain module); otherwise the model itself. Shapes are static: a full batch and the last,
+        shorter one compile once each."""
+        if not self.cfg.compile:
+            return model
+        return cast(Callable, torch.compile(model, dynamic=False))
+
+    def announce(self) -> None:
+        """One line where a setting does not do on this device what it is meant for."""
+        if self.cfg.precision == "bf16" and self.device.type != "cuda":
+            self.console.print(
+                f"trainer.precision=bf16 on {self.device.type}: bfloat16 autocast is meant for GPUs "
+                "(on a CPU it is usually slower than fp32)"
+            )
 
     def fit(
         self,
@@ -206,13 +254,16 @@ class Trainer:
         every epoch; a requested stop raises RunInterrupted with the last finished epoch."""
         cfg, device = self.cfg, self.device
         model.to(device)
+        self.announce()
+        placement = place_splits(splits, device, cfg.data_on_device)
+        splits = placement.splits
         train = splits["train"]
-        if device.type == "cuda":  # whole splits on the GPU: batches become device-side slices
-            splits = {k: v.to(device) for k, v in splits.items()}
-            train = splits["train"]
+        if device.type == "cuda" and cfg.progress:
+            self.console.print(f"data: {placement.describe()}")
         optimizer = self.optimizer(model)
-        generator = torch.Generator(device=train.label.device if device.type == "cuda" else "cpu")
-        generator.manual_seed(self.seed)
+        forward = self.compiled(model)
+        precision = cfg.precision
+        generator = shuffle_generator(device, self.seed)
         batch_size, eval_batch = cfg.batch_size, cfg.eval_batch_size
         blocks = {}
         if cfg.shuffle == "blocks":
@@ -295,8 +346,8 @@ class Trainer:
                 start = time.perf_counter()
                 total_loss = torch.zeros((), device=device)
                 epoch_batches = train.batches(batch_size, shuffle=True, generator=generator, **blocks)
-                for step, batch in enumerate(epoch_batches, 1):
-                    loss = self.train_step(model, batch.to(device), optimizer, params)
+                for step, batch in enumerate(device_batches(epoch_batches, device), 1):
+                    loss = self.train_step(model, batch, optimizer, params, forward)
                     total_loss += loss
                     if stop is not None and stop.signum is not None:  # a flag read per batch
                         stop.check(done)
@@ -317,7 +368,7 @@ class Trainer:
                     )
                 progress.remove_task(task)
                 valid = evaluate(
-                    model, splits["valid"], eval_batch, device, f"valid split after epoch {epoch}"
+                    model, splits["valid"], eval_batch, device, f"valid split after epoch {epoch}", precision
                 )
                 score = monitor_value(valid, self.monitor)
                 lr_now = optimizer.param_groups[0]["lr"]
@@ -357,8 +408,8 @@ class Trainer:
                     stop.check(done)
         if best_state is not None:
             model.load_state_dict(best_state)
-        valid = evaluate(model, splits["valid"], eval_batch, device, "valid split")
-        test = evaluate(model, splits["test"], eval_batch, device, "test split")
+        valid = evaluate(model, splits["valid"], eval_batch, device, "valid split", precision)
+        test = evaluate(model, splits["test"], eval_batch, device, "test split", precision)
         return TrainResult(
             best_epoch=best_epoch,
             epochs=len(history),
@@ -368,4 +419,7 @@ class Trainer:
             test=test,
             history=history,
             stopped=stopped,
+            precision=precision,
+            compiled=bool(cfg.compile),
+            splits_on_device=dict(placement.on_device),
         )
