@@ -62,3 +62,28 @@ def test_a_row_recorded_before_configs_were_typed_is_still_found(tmp_path, hydra
         is None
     )
     assert pl.read_parquet(next(tmp_path.glob("*.parquet")))["config_hash"][0] == "an-old-style-hash"
+
+
+def test_precision_and_compile_are_part_of_the_hash_and_data_placement_is_not(hydra_configs):
+    """A store written before trainer.precision, trainer.compile and trainer.data_on_device existed
+    still matches at their defaults; bf16 or compile change a GPU run's numbers and so its hash;
+    where the splits live does not."""
+    cfg = compose(config_name="train")
+    assert (cfg.trainer.precision, cfg.trainer.compile, cfg.trainer.data_on_device) == ("fp32", False, "auto")
+    container = json.loads(json.dumps(cfg_container(cfg)))
+    before = config_hash(container)
+    for key in ("precision", "compile", "data_on_device"):
+        container["trainer"].pop(key)
+    assert config_hash(container) == before
+
+    def hash_of(*overrides: str) -> str:
+        return config_hash(compose(config_name="train", overrides=list(overrides)))
+
+    assert hash_of("trainer.precision=bf16") != before
+    assert hash_of("trainer.compile=true") != before
+    assert hash_of("trainer.precision=bf16", "trainer.compile=true") not in (
+        before,
+        hash_of("trainer.precision=bf16"),
+    )
+    for placement in ("true", "false", "auto"):
+        assert hash_of(f"trainer.data_on_device={placement}") == before

@@ -86,6 +86,16 @@ CASES = [
         "model 'lr' has no feature interaction",
         "paradigm=disc",
     ),
+    row(
+        errors_row("unknown-precision"),
+        ["trainer.precision=fp16x"],
+        "trainer.precision: 'fp16x' (expected one of fp32, bf16)",
+    ),
+    row(
+        errors_row("unknown-data-placement"),
+        ["trainer.data_on_device=maybe"],
+        "trainer.data_on_device: 'maybe' (expected one of auto, true, false)",
+    ),
     row(errors_row("unknown-device"), ["device=tpu"], "device: 'tpu' (expected auto, cpu, cuda or cuda:N)"),
     row(errors_row("model-name-changed"), ["model.name=fm"], "model.name: 'fm'", "model=fm"),
     row(
