@@ -6,6 +6,8 @@ transfers are replaced by recorders so no CUDA call is made."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 
 import pytest
 import torch
@@ -25,6 +27,7 @@ from ge4rec.train.loop import Trainer
 
 from conftest import (
     DISC,
+    ROOT,
     SFG,
     TINY,
     compose_config,
@@ -330,3 +333,49 @@ def test_a_compiled_model_trains_to_the_numbers_of_the_plain_one(tmp_path):
     run = build_run(compose_config([*TINY, *common], tmp_path), device="cpu")
     assert set(weights) == set(run.model.state_dict())
     run.model.load_state_dict(weights)
+
+
+# ------------------------------------------------------------------------- scripts/gpu_check
+
+
+def run_script(args: list[str], cwd) -> subprocess.CompletedProcess:
+    env = dict(os.environ, OMP_NUM_THREADS="1", POLARS_MAX_THREADS="1", PYTHONUNBUFFERED="1")
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=240)
+
+
+def test_the_gpu_check_pipeline_runs_on_the_cpu(tmp_path, capsys, monkeypatch, one_thread):
+    """The GPU check's whole pipeline (data, `ge4rec data prepare`, placement, timed steps, the
+    table) on a few thousand rows on the CPU, in this process."""
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
+    monkeypatch.setenv("POLARS_MAX_THREADS", "1")
+    import gpu_check
+
+    report = tmp_path / "report.md"
+    args = ["--device", "cpu", "--rows", "2000", "--data", str(tmp_path / "data"), "--out", str(report)]
+    small = ["--models", "deepfm", "--steps", "1", "--warmup", "1", "--batch-size", "256"]
+    gpu_check.main([*args, *small, "--variants", "fp32", "bf16"])
+    text = report.read_text()
+    assert "torch " + torch.__version__ in text and "in host memory" in text and "39 fields" in text
+    rows = [line for line in text.splitlines() if line.startswith("| deepfm")]
+    cells = [[c.strip() for c in row.strip("|").split("|")] for row in rows]
+    assert [c[:4] for c in cells] == [
+        ["deepfm", "disc", "fp32", "no"],
+        ["deepfm", "disc", "bf16", "no"],
+        ["deepfm", "sfg", "fp32", "no"],
+        ["deepfm", "sfg", "bf16", "no"],
+    ]
+    assert all(float(c[4].replace(",", "")) > 0 and c[5] == "-" for c in cells)
+    assert (tmp_path / "data" / "train.csv").is_file()
+    capsys.readouterr()
+    # a second check with the same rows reuses the data and the cache
+    gpu_check.main([*args, *small, "--variants", "fp32", "--paradigms", "disc"])
+    out = capsys.readouterr().out
+    assert "(already written)" in out and "| deepfm | disc | fp32 | no |" in out
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the machine without a CUDA device")
+def test_the_gpu_check_stops_at_once_without_a_cuda_device(tmp_path):
+    done = run_script(["bash", str(ROOT / "scripts" / "gpu_check.sh"), "--rows", "1000"], tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.startswith("gpu_check: no CUDA device is visible") and done.stderr.count("\n") == 1
+    assert not (ROOT / ".bench" / "gpu_check" / "criteo_like_1000").exists()  # nothing was written
