@@ -86,6 +86,21 @@ def test_true_and_false_ignore_the_free_memory():
         plan_placement(sizes, "maybe", 0)
 
 
+@pytest.mark.parametrize(
+    "value,mode", [("auto", "auto"), ("true", "true"), ("false", "false"), ("FALSE", "false")]
+)
+def test_data_on_device_takes_auto_or_a_boolean_on_the_command_line(value, mode, hydra_configs):
+    from hydra import compose
+
+    from ge4rec.config import check_train_config
+
+    cfg = compose(config_name="train", overrides=[f"trainer.data_on_device={value}"])
+    check_train_config(cfg)
+    assert str(cfg.trainer.data_on_device).lower() == mode
+    sizes = {"train": 10}
+    assert plan_placement(sizes, cfg.trainer.data_on_device, 100)["train"] is (mode != "false")
+
+
 @pytest.mark.parametrize("mode", ["auto", "true", "false"])
 def test_on_the_cpu_every_mode_leaves_the_splits_where_they_are(mode):
     splits = {"train": split_of(8), "valid": split_of(4), "test": split_of(4)}
@@ -343,9 +358,10 @@ def run_script(args: list[str], cwd) -> subprocess.CompletedProcess:
     return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=240)
 
 
+@pytest.mark.slow
 def test_the_gpu_check_pipeline_runs_on_the_cpu(tmp_path, capsys, monkeypatch, one_thread):
     """The GPU check's whole pipeline (data, `ge4rec data prepare`, placement, timed steps, the
-    table) on a few thousand rows on the CPU, in this process."""
+    table) on a few thousand rows on the CPU, in this process: 10-20 s on two cores."""
     monkeypatch.syspath_prepend(str(ROOT / "scripts"))
     monkeypatch.setenv("POLARS_MAX_THREADS", "1")
     import gpu_check
