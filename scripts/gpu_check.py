@@ -33,7 +33,7 @@ import torch
 
 from ge4rec.errors import Ge4recError
 from ge4rec.io import write_text
-from ge4rec.train.device import place_splits, split_bytes
+from ge4rec.train.device import place_splits
 from ge4rec.train.loop import resolve_device
 
 REPO = Path(__file__).resolve().parent.parent
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
     data = load_dataset(base.dataset, base.cache_dir)
     placed = place_splits({"train": data.splits["train"]}, device, "auto")
     train = placed.splits["train"]
-    size = gib_or_mib(split_bytes(data.splits["train"]))
+    size = gib_or_mib(data.splits["train"].nbytes)
     where = "on the GPU" if device.type == "cuda" and placed.on_device["train"] else "in host memory"
     header = [
         f"{device_line(device)}, torch {torch.__version__}",

@@ -21,7 +21,6 @@ from ge4rec.train.device import (
     place_splits,
     plan_placement,
     shuffle_generator,
-    split_bytes,
 )
 from ge4rec.train.loop import Trainer
 
@@ -53,11 +52,6 @@ def split_of(rows: int, fields: int = 3, seq: int = 2) -> SplitTensors:
 
 
 # ------------------------------------------------------------------------------ the decision
-
-
-def test_split_bytes_counts_every_tensor():
-    # 10 rows x (3 int32 + 1 float32 + 2 int32 + 1 float32 label) = 10 x 7 x 4 bytes
-    assert split_bytes(split_of(10)) == 10 * 7 * 4
 
 
 def test_auto_moves_the_splits_that_fit_in_half_the_free_memory():
@@ -141,7 +135,7 @@ def test_the_split_that_fits_is_moved_with_split_to(monkeypatch):
 
     monkeypatch.setattr(SplitTensors, "to", fake_to)
     splits = {"train": split_of(1000), "valid": split_of(10), "test": split_of(10)}
-    budget = split_bytes(splits["valid"]) + split_bytes(splits["test"])
+    budget = splits["valid"].nbytes + splits["test"].nbytes
     placed = place_splits(splits, CUDA, "auto", free_memory=lambda _d: int(budget / FREE_MEMORY_SHARE))
     assert moved == [(10, CUDA), (10, CUDA)]
     assert placed.on_device == {"train": False, "valid": True, "test": True}

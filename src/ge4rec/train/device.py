@@ -25,11 +25,6 @@ SPLIT_ORDER = ("train", "valid", "test")
 MODES = ("auto", "true", "false")
 
 
-def split_bytes(split: SplitTensors) -> int:
-    """The bytes a split's tensors take."""
-    return sum(t.numel() * t.element_size() for t in (split.cat, split.num, split.seq, split.label))
-
-
 def free_device_memory(device: torch.device) -> int:
     """Free bytes on a CUDA device, as the driver reports them."""
     free, _total = torch.cuda.mem_get_info(device)
@@ -93,7 +88,7 @@ def place_splits(
     `device`. Only a CUDA device moves anything: on any other the splits stay where they are."""
     if device.type != "cuda":
         return Placement(dict(splits), {n: on_device(s.label, device) for n, s in splits.items()})
-    sizes = {name: split_bytes(split) for name, split in splits.items()}
+    sizes = {name: split.nbytes for name, split in splits.items()}
     free = free_memory(device) if str(mode).lower() == "auto" else 0
     plan = plan_placement(sizes, mode, free)
     placed = {name: splits[name].to(device) if move else splits[name] for name, move in plan.items()}
