@@ -356,7 +356,9 @@ def _numbered_split(n: int):
     )
 
 
-@pytest.mark.parametrize("n, batch, block, window", [(1000, 64, 100, 3), (1000, 1000, 7, 2), (257, 16, 300, 4)])
+@pytest.mark.parametrize(
+    "n, batch, block, window", [(1000, 64, 100, 3), (1000, 1000, 7, 2), (257, 16, 300, 4)]
+)
 def test_block_shuffle_visits_every_row_once_in_full_batches(n, batch, block, window):
     split = _numbered_split(n)
     gen = torch.Generator().manual_seed(0)
