@@ -78,7 +78,7 @@ def report(args) -> str:
         f"`trainer.shuffle=blocks` with {args.block_rows:,}-row blocks, {args.window} blocks per window, "
         f"against `trainer.shuffle=full`, paired by seed ({paired.height} seeds).",
         "",
-        "| seed | AUC full | AUC blocks | LogLoss full | LogLoss blocks | epochs full | epochs blocks |",
+        "| seed | AUC full | AUC blocks | LogLoss full | LogLoss blocks | best epoch full | best epoch blocks |",
         "|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in paired.iter_rows(named=True):
