@@ -70,10 +70,11 @@ def report(args) -> str:
     paired = full.join(blocks, on="seed", suffix="_blocks").sort("seed")
     if paired.height < 2:
         raise SystemExit(f"{args.results}: fewer than two seeds with both shuffles")
+    rerun = [a for a in sys.argv[1:] if a != "--report-only"]  # the command that trains them
     lines = [
         "# Block shuffling: its effect on the numbers",
         "",
-        f"Regenerate: `python scripts/shuffle_effect.py{' ' + ' '.join(sys.argv[1:]) if sys.argv[1:] else ''}`. "
+        f"Regenerate: `{' '.join(['python scripts/shuffle_effect.py', *rerun])}`. "
         f"`{args.dataset}`, `{args.model}` under `{args.paradigm}`, default protocol (early stopping); "
         f"`trainer.shuffle=blocks` with {args.block_rows:,}-row blocks, {args.window} blocks per window, "
         f"against `trainer.shuffle=full`, paired by seed ({paired.height} seeds).",
