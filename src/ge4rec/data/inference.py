@@ -76,11 +76,55 @@ def field_specs(
     return specs
 
 
+def counted_columns(specs: list[FieldSpec], columns: dict) -> list[str]:
+    """The columns whose value counts both type inference and fitting read: every field that is
+    or may become categorical (text columns of unknown type, declared categorical fields, and
+    columns of other types that can only be categorical)."""
+    names = []
+    for s in specs:
+        dtype = columns[s.name]
+        if s.type == CATEGORICAL:
+            names.append(s.name)
+        elif s.type is None and not (dtype.is_float() or isinstance(dtype, pl.List)):
+            names.append(s.name)
+    return names
+
+
+def _stats_from_counts(counts: pl.DataFrame, names: list[str], sep: str) -> dict[str, dict]:
+    """infer_types' probes (non-empty values, integers, numbers, any separator) of text columns,
+    read from their (field, value, count) table instead of their rows: a probe's answer depends
+    on the value alone, so weighting each distinct value by its count gives the same totals."""
+    value, n = pl.col("\0value"), pl.col("\0n").cast(pl.Int64)
+    table = (
+        counts.lazy()
+        .filter(pl.col("\0field").is_in(names))
+        .group_by("\0field")
+        .agg(
+            n.sum().alias("n"),
+            n.filter(value.cast(pl.Int64, strict=False).is_not_null()).sum().alias("int"),
+            n.filter(value.cast(pl.Float64, strict=False).is_not_null()).sum().alias("float"),
+            value.str.contains(sep, literal=True).any().alias("seq"),
+        )
+        .collect()
+    )
+    found = {row.pop("\0field"): row for row in table.iter_rows(named=True)}
+    empty = {"n": 0, "int": 0, "float": 0, "seq": False}  # a column with no value at all
+    return {name: found.get(name, empty) for name in names}
+
+
 def infer_types(
-    specs: list[FieldSpec], train: pl.LazyFrame, columns: dict, separator: str, file: str
+    specs: list[FieldSpec],
+    train: pl.LazyFrame,
+    columns: dict,
+    separator: str,
+    file: str,
+    counts: pl.DataFrame | None = None,
 ) -> list[str]:
     """Fill in the type of every spec that has none. Returns decisions worth telling the user
-    (a column that looks numeric but holds other values too, read as categorical)."""
+    (a column that looks numeric but holds other values too, read as categorical).
+
+    `counts`: the (field, value, count) table of train's text columns (preprocess.value_counts
+    over counted_columns), when the caller has it: the probes then read it instead of train."""
     pending = [s for s in specs if s.type is None]
     text = [s for s in pending if columns[s.name] == pl.String]
     stats: dict[str, dict] = {}
@@ -92,7 +136,10 @@ def infer_types(
             "seq": lambda c, sep=sep: c.str.contains(sep, literal=True).any(),
         }
         names = [s.name for s in text if (s.separator or separator) == sep]
-        stats.update(column_stats(train, names, probes, file))
+        if counts is not None:
+            stats.update(_stats_from_counts(counts, names, sep))
+        else:
+            stats.update(column_stats(train, names, probes, file))
     decisions = []
     for s in pending:
         dtype = columns[s.name]

@@ -26,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from ge4rec.data import sources as src
 from ge4rec.data.cache import CACHE_FORMAT, cache_key, ensure_entry, fingerprint_sources
 from ge4rec.data.derive import Derivation, apply_derive, parse_derive
-from ge4rec.data.inference import field_specs, find_label, infer_types, listing
+from ge4rec.data.inference import counted_columns, field_specs, find_label, infer_types, listing
 from ge4rec.data.preprocess import (
     PREPROCESSING_VERSION,
     BucketEncoder,
@@ -34,8 +34,9 @@ from ge4rec.data.preprocess import (
     Options,
     Preprocessor,
     SplitReport,
+    value_counts,
 )
-from ge4rec.data.queries import one_line
+from ge4rec.data.queries import collect, one_line
 from ge4rec.data.spec import Schema
 from ge4rec.errors import ConfigError, DataError
 
@@ -251,7 +252,13 @@ def _build(
         label,
         labels["train"],
     )
-    decisions = infer_types(specs, frames["train"], columns["train"], options.separator, labels["train"])
+    # one pass over train counts the values of every field that is or may become categorical:
+    # type inference reads the counts, and so does fitting the vocabularies
+    counted = counted_columns(specs, columns["train"])
+    counts = collect(value_counts(frames["train"], counted), labels["train"]) if counted else None
+    decisions = infer_types(
+        specs, frames["train"], columns["train"], options.separator, labels["train"], counts
+    )
     needed = [label] + [s.name for s in specs]
     for split in splits[1:]:
         for column in needed:
@@ -268,7 +275,7 @@ def _build(
     pre = Preprocessor.from_specs(specs, label, options)
     decisions += _check_column_types(pre, columns, labels)
     reports = {s: pre.check(frames[s], labels[s]) for s in splits}
-    pre.fit(frames["train"], labels["train"])
+    pre.fit(frames["train"], labels["train"], counts)
     rows = {
         split: pre.transform_to(frames[split], folder, split, reports[split].rows, labels[split])
         for split in splits

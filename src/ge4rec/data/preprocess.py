@@ -466,8 +466,13 @@ class Preprocessor:
 
     # -- fitting
 
-    def fit(self, train: pl.LazyFrame, file: str = "train") -> Preprocessor:
-        """Vocabularies, statistics and bucket edges of every field, from `train` only."""
+    def fit(
+        self, train: pl.LazyFrame, file: str = "train", counts: pl.DataFrame | None = None
+    ) -> Preprocessor:
+        """Vocabularies, statistics and bucket edges of every field, from `train` only.
+
+        `counts`: train's (field, value, count) table (value_counts) when the caller already has
+        it for every categorical field; the vocabularies are then read from it."""
         by_kind: dict[type, list] = {cls: [] for cls in ENCODERS.values()}
         for e in self.encoders:
             by_kind[type(e)].append(e)
@@ -489,8 +494,11 @@ class Preprocessor:
                 exprs += [x.quantile(q, "linear").alias(f"{e.name}\0{i}") for i, q in enumerate(qs)]
             queries.append(train.select(exprs) if exprs else train.select(pl.len()))
             names.append("buckets")
-        if categorical:
-            queries.append(_value_counts(train.select(pl.col([e.name for e in categorical]).cast(pl.String))))
+        given = counts is not None and {e.name for e in categorical} <= set(
+            counts["\0field"].unique().to_list()
+        )
+        if categorical and not given:
+            queries.append(value_counts(train, [e.name for e in categorical]))
             names.append("categorical")
         if sequences:
             tokens = train.select([e.tokens().alias(e.name) for e in sequences])
@@ -515,7 +523,8 @@ class Preprocessor:
                 values = [row[f"{e.name}\0{i}"] for i in range(e.num_buckets - 1)]
                 e.edges = sorted({v for v in values if v is not None})
         if categorical:
-            vocabularies = _vocabularies(results["categorical"], {e.name: e.min_count for e in categorical})
+            table = counts if given and counts is not None else results["categorical"]
+            vocabularies = _vocabularies(table, {e.name: e.min_count for e in categorical})
             for e in categorical:
                 e.vocabulary = _or_empty(vocabularies.get(e.name))
         if sequences:
@@ -687,6 +696,11 @@ class Preprocessor:
         pre = cls(state["label"], encoders)
         pre.fitted = True
         return pre
+
+
+def value_counts(frame: pl.LazyFrame, names: list[str]) -> pl.LazyFrame:
+    """(field, value, count) of every non-empty value of the named columns, read as text."""
+    return _value_counts(frame.select(pl.col(names).cast(pl.String)))
 
 
 def _value_counts(columns: pl.LazyFrame, explode: bool = False) -> pl.LazyFrame:
