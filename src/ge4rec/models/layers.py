@@ -125,7 +125,9 @@ def pair_products(z: torch.Tensor, e: torch.Tensor, pairs: str = "i<j") -> torch
     """All pairwise inner products <z_i, e_j> as [B, P], in `pair_indices` order."""
     gram = torch.einsum("bid,bjd->bij", z, e)
     rows, cols = pair_indices(z.shape[1], pairs, device=z.device)
-    return gram[:, rows, cols]
+    # one gather along the flattened F x F products (index_select: a fast kernel, and a backward
+    # that adds into one axis, where indexing with (rows, cols) runs a general index_put)
+    return gram.flatten(1).index_select(1, rows * z.shape[1] + cols)
 
 
 # ------------------------------------------------------------------ shared by the cross networks
