@@ -69,3 +69,13 @@ def test_counter_splits_by_op_and_sees_the_backward_pass():
     assert counter.by_op["aten.sigmoid"].elementwise == 12
     assert counter.by_op["aten.sigmoid_backward"].elementwise == 12
     assert counter.total.flops == sum(c.flops for c in counter.by_op.values())
+
+
+def test_gather_backward_adds_each_gathered_gradient_once():
+    x = torch.randn(4, 6, 3, requires_grad=True)
+    index = torch.tensor([0, 2, 2, 5])
+    picked = x.index_select(1, index)
+    grad = torch.ones_like(picked)
+    count = count_ops(lambda: picked.backward(grad))
+    assert count.elementwise == 4 * 4 * 3  # index_add of the 4 gathered fields' gradients
+    assert count.moved >= 4 * 6 * 3  # into a zero-filled gradient of x's shape

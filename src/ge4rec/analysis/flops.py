@@ -13,8 +13,8 @@ three counts:
   division counts as one); 1 per input element of a reduction (sum, mean, norm, cumsum); the bias
   added by addmm, baddbmm and a biased convolution (1 per output element) and the bias gradient
   of a convolution's backward (1 per output-gradient element); 1 per accumulated element of an
-  embedding's backward (a scatter-add into the table's gradient) and of an accumulating
-  index_put; and a fixed number per element for the few fused kernels in `FUSED_COST` (softmax,
+  embedding's backward (a scatter-add into the table's gradient), of index_add, scatter_add and
+  an accumulating index_put; and a fixed number per element for the few fused kernels in `FUSED_COST` (softmax,
   layer and batch norm, the logistic loss), the number of elementary passes they make.
 - moved: elements written by ops that compute nothing (copies, concatenations, gathers such as
   an embedding lookup, flips, zero fills, the dense zero gradient of an embedding table). These
@@ -121,6 +121,9 @@ def op_cost(func: Any, args: tuple, kwargs: dict, out: Any) -> tuple[int, int, i
         values = _numel(args[2])
         copied = _numel(out) if packet is aten.index_put else 0  # the functional form copies self first
         return (0, values, copied) if accumulate else (0, 0, copied or values)
+    if packet in (aten.index_add, aten.index_add_, aten.scatter_add, aten.scatter_add_):
+        source = _numel(args[3])  # (self, dim, index, source): one add per source element
+        return 0, source, _numel(out) if packet in (aten.index_add, aten.scatter_add) else 0
     if packet in FREE or func.is_view:
         return 0, 0, 0
     if packet in REDUCTIONS or torch.Tag.reduction in func.tags:
