@@ -133,17 +133,17 @@ def main() -> None:
     data = load_dataset(base.dataset, base.cache_dir)
     fields, d = data.schema.num_fields, int(base.embedding_dim)
     width, batch = fields * d, args.batch_size
-    peak = matmul_peak(args.threads, [(batch, width, width)])[(batch, width, width)]
+    shape_mm = (batch, width, width)
+    peak = matmul_peak(args.threads, [shape_mm])[shape_mm]
     header = (
         f"data {data.name} ({len(data.splits['train']):,} train rows, {fields} fields, d={d}, "
-        f"generator width F*d = {width}), batch {batch}; {machine_line(args.threads)}; "
-        f"matrix-product rate {peak:,.1f} GFLOP/s ([{batch}, {width}] x [{width}, {width}])"
+        f"generator width F*d = {width}), batch {batch}; {machine_line(args.threads)}"
     )
     print(header, flush=True)
     shape = "Criteo-shaped" if args.criteo_rows else data.name
     title = f"SFG cost floor: FLOPs and time, SFG vs DIS ({shape} data)"
 
-    rows = []
+    rows, extra_flops = [], []
     for name in models_to_run(args.models):
         cfg = {p: compose(name, p, common) for p in ("disc", "sfg")}
         ops = {p: step_ops(cfg[p], data) for p in cfg}
@@ -152,11 +152,13 @@ def main() -> None:
             order = ("disc", "sfg") if round_index % 2 == 0 else ("sfg", "disc")
             for p in order:
                 rates[p].append(time_steps_only(cfg[p], data, warmup=args.warmup, max_steps=args.steps))
+        # a peak rate: the best seen, measured again beside every model
+        peak = max(peak, matmul_peak(args.threads, [shape_mm])[shape_mm])
         flop_ratio = ops["sfg"].flops / ops["disc"].flops
         time_ratio = statistics.median(d_ / s_ for d_, s_ in zip(rates["disc"], rates["sfg"]))
         dis_rate, sfg_rate = statistics.median(rates["disc"]), statistics.median(rates["sfg"])
         extra_us = (1 / sfg_rate - 1 / dis_rate) * 1e6
-        floor_us = (ops["sfg"].flops - ops["disc"].flops) / batch / (peak * 1e9) * 1e6
+        extra_flops.append((ops["sfg"].flops - ops["disc"].flops) / batch)
         row = [
             name,
             f"{dis_rate:,.0f}",
@@ -166,10 +168,12 @@ def main() -> None:
             f"{time_ratio / flop_ratio:.2f}",
             kflops(ops["disc"], batch),
             kflops(ops["sfg"], batch),
-            f"{extra_us:.2f} / {floor_us:.2f}",
+            f"{extra_us:.2f}",
         ]
         rows.append(row)
         print(" | ".join(row), flush=True)
+    for row, flops in zip(rows, extra_flops):  # the floor at the best rate seen over the whole run
+        row[-1] += f" / {flops / (peak * 1e9) * 1e6:.2f}"
     table = markdown_table(
         [
             "model",
@@ -188,7 +192,8 @@ def main() -> None:
         [
             f"    {command_line()}",
             "",
-            header + f"; {args.rounds} rounds of {args.steps} steps, {time.strftime('%Y-%m-%d')}",
+            header + f"; {args.rounds} rounds of {args.steps} steps, {time.strftime('%Y-%m-%d')}; "
+            f"matrix-product rate {peak:,.1f} GFLOP/s ([{batch}, {width}] x [{width}, {width}], best seen)",
             "",
             table,
             "",
