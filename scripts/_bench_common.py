@@ -332,6 +332,24 @@ def step_flops(cfg, data, batch_rows: int | None = None) -> int:
     return int(counter.get_total_flops())
 
 
+def step_ops(cfg, data, batch_rows: int | None = None):
+    """Operations of one whole training step (Trainer.train_step: forward, loss, backward, gradient
+    clipping, the Adam update) on one batch, counted op by op by ge4rec.analysis.flops.OpCounter:
+    matrix products, element-wise FLOPs and moved elements (a FlopCount). One step runs first,
+    uncounted, so that the counted one is a steady-state step (the optimizer's state exists)."""
+    from ge4rec.analysis.flops import OpCounter
+
+    t = _training(cfg, data)
+    if batch_rows:
+        t.batch_size = batch_rows
+    batch = next(t.batches())
+    t.model.train()
+    t.step(batch)
+    with OpCounter() as counter:
+        t.step(batch)
+    return counter.total
+
+
 def matmul_peak(threads: int, sizes: list[tuple[int, int, int]], seconds: float = 0.5) -> dict:
     """GFLOP/s of float32 torch.matmul [m, k] @ [k, n] for each size (best of repeated timings)."""
     import torch

@@ -1,22 +1,28 @@
 """The cost floor of SFG: floating-point operations per sample of the discriminative (DIS) and the
-SFG version of the seven paper models, beside the SFG/DIS training-time ratio measured on ge4rec's
-own training step.
+SFG version of each model, beside the SFG/DIS training-time ratio measured on ge4rec's own training
+step.
 
-    python scripts/bench_sfg_cost.py                               # built-in data (18 fields, d = 16)
+    python scripts/bench_sfg_cost.py                               # the paper models, built-in data
+    python scripts/bench_sfg_cost.py --models all                  # every model with an interaction
     python scripts/bench_sfg_cost.py --criteo-rows 200000          # Criteo-shaped data (39 fields, d = 10)
     python scripts/bench_sfg_cost.py --models fm dcnv2 --rounds 3 --steps 4
     python scripts/bench_sfg_cost.py --write-docs                  # also replace the section in docs
 
-FLOPs: torch.utils.flop_counter.FlopCounterMode over one training step's forward and backward
-pass (loss and L2 terms included) on one batch, divided by the batch size. It counts matrix
-products (mm, addmm, bmm, baddbmm), convolutions and attention, 2 FLOPs per multiply-add;
-element-wise work (activations, Hadamard products, sums), embedding lookups, dropout and the Adam
-update are not counted. The SFG generator of width W = F*d is one W x W product per generator, so
-it adds 6*W^2 FLOPs per sample and generator (forward; backward to its weight and its input), the
-"analytic" column. If time followed counted FLOPs, the time ratio would equal the FLOP ratio: that
-ratio is the floor an implementation can reach once its matrix products dominate, and the gap
-between the two shows how much of a step goes to work the counter does not see (lookups,
-element-wise kernels, the optimizer, framework overhead).
+FLOPs: one whole training step (Trainer.train_step: forward, loss, backward, gradient clipping and
+the Adam update, L2 terms when configured) on one batch, counted op by op by
+ge4rec.analysis.flops.OpCounter and divided by the batch size: matrix products, convolutions and
+attention with torch's formulas (2 FLOPs per multiply-add) plus element-wise work (1 FLOP per
+output element of a pointwise op, 1 per input element of a reduction, the table gradient's
+scatter-add). Copies, concatenations, gathers and lookups move elements and compute nothing; they
+are not FLOPs. If a step's time followed its FLOPs, the time ratio would equal the FLOP ratio.
+Above it, SFG pays for more than its arithmetic; below it, DIS spends time the FLOPs do not show
+(memory-bound element-wise passes run at a small fraction of the matrix-product rate, and there are
+lookups, copies and per-op overhead), which SFG's extra FLOPs, almost all in the generator's
+matrix product, do not add in proportion.
+
+SFG's extra cost: the extra time per sample of an SFG step beside the time its extra FLOPs take at
+the machine's matrix-product rate (torch.matmul of the generator's shape, [batch, F*d] x
+[F*d, F*d], best of repeated timings): the floor of what the generator can cost.
 
 Time: Trainer.train_step over `--steps` batches prepared in advance, after `--warmup` untimed
 steps, DIS and SFG alternately for `--rounds` rounds (the order flips every round); the time ratio
@@ -31,32 +37,54 @@ import time
 
 from _bench_common import (
     REPO,
-    build,
     command_line,
     compose,
     machine_line,
     markdown_table,
-    step_flops,
+    matmul_peak,
+    step_ops,
     time_steps_only,
     warm_up_torch,
     write_docs_section,
 )
 
 NOTE = (
-    "FLOPs per sample of one training step, forward + backward, as FlopCounterMode counts them "
-    "(matrix products, convolutions; not element-wise work, lookups or the optimizer); `generator "
-    "kFLOP, analytic` = 6 x the generator's weights. `SFG/DIS time`: median of the per-round ratios "
-    "of DIS to SFG samples/s; above the FLOP ratio, SFG costs more than its arithmetic. A model whose "
-    "own interaction is element-wise (FM: sums and products of embeddings) has almost no counted "
-    "FLOPs under DIS, so its FLOP ratio is no floor: its time ratio weighs the generator's matrix "
-    "product against the lookups, element-wise work and optimizer update DIS consists of."
+    "FLOPs per sample of one whole training step (forward, backward, gradient clipping, Adam), "
+    "counted op by op (ge4rec.analysis.flops): matrix products at 2 FLOPs per multiply-add plus "
+    "element-wise work at 1 per output element (1 per input element of a reduction); in brackets the "
+    "element-wise part. Lookups, copies and concatenations move data and are not counted. `SFG/DIS "
+    "time`: median of the per-round ratios of DIS to SFG samples/s; `time/FLOPs` = SFG/DIS time over "
+    "SFG/DIS FLOPs: above 1.10 SFG costs more than 10% beyond its arithmetic. Below 1, DIS spends "
+    "time its FLOPs do not show (memory-bound element-wise passes, lookups, per-op overhead) while "
+    "SFG's extra FLOPs are nearly all one dense matrix product per generator, which runs near the "
+    "machine's matrix-product rate: `SFG extra` is the measured extra time per sample of an SFG "
+    "step beside the time its extra FLOPs take at that rate (its floor)."
 )
 PAPER_MODELS = ("fm", "fmfm", "crossnet", "deepfm", "ipnn", "xdeepfm", "dcnv2")
 
 
+def models_to_run(names: list[str]) -> list[str]:
+    """The models named, or with `all` every registered model that has an interaction for SFG."""
+    from ge4rec.models import get_model_class, model_names
+
+    if names == ["all"]:
+        return [n for n in model_names() if get_model_class(n).has_interaction]
+    return names
+
+
+def kflops(count, batch: int) -> str:
+    """A step's FLOPs per sample in thousands, its element-wise part in brackets."""
+    return f"{count.flops / batch / 1e3:,.1f} ({count.elementwise / batch / 1e3:,.1f})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="*", default=list(PAPER_MODELS))
+    parser.add_argument(
+        "--models",
+        nargs="*",
+        default=list(PAPER_MODELS),
+        help="model names, or `all` (every model with an interaction)",
+    )
     parser.add_argument("--batch-size", type=int, default=4096)
     parser.add_argument("--steps", type=int, default=8, help="timed steps per measurement")
     parser.add_argument("--warmup", type=int, default=2)
@@ -104,50 +132,59 @@ def main() -> None:
     base = compose(PAPER_MODELS[0], "disc", common)
     data = load_dataset(base.dataset, base.cache_dir)
     fields, d = data.schema.num_fields, int(base.embedding_dim)
+    width, batch = fields * d, args.batch_size
+    shape_mm = (batch, width, width)
+    peak = matmul_peak(args.threads, [shape_mm])[shape_mm]
     header = (
         f"data {data.name} ({len(data.splits['train']):,} train rows, {fields} fields, d={d}, "
-        f"generator width F*d = {fields * d}), batch {args.batch_size}; {machine_line(args.threads)}"
+        f"generator width F*d = {width}), batch {batch}; {machine_line(args.threads)}"
     )
     print(header, flush=True)
     shape = "Criteo-shaped" if args.criteo_rows else data.name
     title = f"SFG cost floor: FLOPs and time, SFG vs DIS ({shape} data)"
 
-    rows = []
-    for name in args.models:
+    rows, extra_flops = [], []
+    for name in models_to_run(args.models):
         cfg = {p: compose(name, p, common) for p in ("disc", "sfg")}
-        per_sample = {p: step_flops(cfg[p], data) / args.batch_size for p in cfg}
-        sfg_model, _ = build(cfg["sfg"], data)
-        generator_params = int(sfg_model.generator_parameters())
-        analytic = 6.0 * generator_params
+        ops = {p: step_ops(cfg[p], data) for p in cfg}
         rates: dict[str, list[float]] = {"disc": [], "sfg": []}
         for round_index in range(args.rounds):
             order = ("disc", "sfg") if round_index % 2 == 0 else ("sfg", "disc")
             for p in order:
                 rates[p].append(time_steps_only(cfg[p], data, warmup=args.warmup, max_steps=args.steps))
-        flop_ratio = per_sample["sfg"] / per_sample["disc"]
+        # a peak rate: the best seen, measured again beside every model
+        peak = max(peak, matmul_peak(args.threads, [shape_mm])[shape_mm])
+        flop_ratio = ops["sfg"].flops / ops["disc"].flops
         time_ratio = statistics.median(d_ / s_ for d_, s_ in zip(rates["disc"], rates["sfg"]))
+        dis_rate, sfg_rate = statistics.median(rates["disc"]), statistics.median(rates["sfg"])
+        extra_us = (1 / sfg_rate - 1 / dis_rate) * 1e6
+        extra_flops.append((ops["sfg"].flops - ops["disc"].flops) / batch)
         row = [
             name,
-            f"{per_sample['disc'] / 1e3:,.1f}",
-            f"{per_sample['sfg'] / 1e3:,.1f}",
-            f"{analytic / 1e3:,.1f}",
-            f"{flop_ratio:,.2f}",
+            f"{dis_rate:,.0f}",
+            f"{sfg_rate:,.0f}",
             f"{time_ratio:.2f}",
-            f"{statistics.median(rates['disc']):,.0f}",
-            f"{statistics.median(rates['sfg']):,.0f}",
+            f"{flop_ratio:,.2f}",
+            f"{time_ratio / flop_ratio:.2f}",
+            kflops(ops["disc"], batch),
+            kflops(ops["sfg"], batch),
+            f"{extra_us:.2f}",
         ]
         rows.append(row)
         print(" | ".join(row), flush=True)
+    for row, flops in zip(rows, extra_flops):  # the floor at the best rate seen over the whole run
+        row[-1] += f" / {flops / (peak * 1e9) * 1e6:.2f}"
     table = markdown_table(
         [
             "model",
-            "DIS kFLOP/sample",
-            "SFG kFLOP/sample",
-            "generator kFLOP, analytic",
-            "SFG/DIS FLOPs",
-            "SFG/DIS time",
             "DIS samples/s",
             "SFG samples/s",
+            "SFG/DIS time",
+            "SFG/DIS FLOPs",
+            "time/FLOPs",
+            "DIS kFLOP/sample (element-wise)",
+            "SFG kFLOP/sample (element-wise)",
+            "SFG extra µs/sample: measured / floor",
         ],
         rows,
     )
@@ -155,7 +192,8 @@ def main() -> None:
         [
             f"    {command_line()}",
             "",
-            header + f"; {args.rounds} rounds of {args.steps} steps, {time.strftime('%Y-%m-%d')}",
+            header + f"; {args.rounds} rounds of {args.steps} steps, {time.strftime('%Y-%m-%d')}; "
+            f"matrix-product rate {peak:,.1f} GFLOP/s ([{batch}, {width}] x [{width}, {width}], best seen)",
             "",
             table,
             "",

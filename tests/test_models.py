@@ -13,7 +13,7 @@ from ge4rec.models.base import (
     generated_layer,
     generated_layer_index,
 )
-from ge4rec.models.layers import pair_sum
+from ge4rec.models.layers import pair_indices, pair_products, pair_sum, suffix_sum
 from ge4rec.paradigms import build_paradigm
 
 from conftest import DIM, DISC, SFG, tiny_batch, tiny_model, tiny_schema
@@ -86,6 +86,35 @@ def test_pair_sum_equals_explicit_double_loop():
     torch.testing.assert_close(pair_sum(z, e, "all"), every)
     classic = 0.5 * (e.sum(1).pow(2) - e.pow(2).sum(1)).sum(-1)  # Rendle's identity for z = e
     torch.testing.assert_close(pair_sum(e, e, "i<j"), classic)
+
+
+def test_suffix_sum_matches_autograd_of_the_reversed_cumsum_bit_for_bit():
+    g = torch.Generator().manual_seed(4)
+    base = torch.randn(7, 9, 5, generator=g)
+    grad = torch.randn(7, 9, 5, generator=g)
+    ours = base[..., :4].clone().requires_grad_()  # a slice of a wider row, as the embedding gives
+    ref = base[..., :4].clone().requires_grad_()
+    out, expected = suffix_sum(ours), ref.flip(1).cumsum(1).flip(1)
+    assert torch.equal(out, expected)
+    torch.testing.assert_close(out[:, 2], base[:, 2:, :4].sum(1))  # field 2's suffix: fields 2..8
+    out.backward(grad[..., :4])
+    expected.backward(grad[..., :4])
+    assert ours.grad is not None and torch.equal(ours.grad, ref.grad)
+
+
+@pytest.mark.parametrize("pairs", ["i<j", "all"])
+def test_pair_products_and_their_gradient_are_the_gram_entries_of_the_pairs_exactly(pairs):
+    g = torch.Generator().manual_seed(5)
+    z = torch.randn(4, 6, 3, generator=g, requires_grad=True)
+    e = torch.randn(4, 6, 3, generator=g, requires_grad=True)
+    rows, cols = pair_indices(6, pairs)
+    out = pair_products(z, e, pairs)
+    expected = torch.einsum("bid,bjd->bij", z, e)[:, rows, cols]
+    assert torch.equal(out, expected)
+    weights = torch.randn(out.shape, generator=g)
+    ours = torch.autograd.grad((out * weights).sum(), (z, e))
+    theirs = torch.autograd.grad((expected * weights).sum(), (z, e))
+    assert all(torch.equal(a, b) for a, b in zip(ours, theirs))
 
 
 @pytest.mark.parametrize("key", list(MODELS))

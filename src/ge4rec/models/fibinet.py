@@ -44,12 +44,12 @@ class BilinearInteraction(nn.Module):
 
     def forward(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
         if self.kind == "field_all":
-            mapped = (left @ self.weight[0])[:, self.rows]
+            mapped = (left @ self.weight[0]).index_select(1, self.rows)
         elif self.kind == "field_each":
-            mapped = torch.einsum("bfd,fde->bfe", left, self.weight)[:, self.rows]
+            mapped = torch.einsum("bfd,fde->bfe", left, self.weight).index_select(1, self.rows)
         else:
-            mapped = torch.einsum("bpd,pde->bpe", left[:, self.rows], self.weight)
-        return mapped * right[:, self.cols]
+            mapped = torch.einsum("bpd,pde->bpe", left.index_select(1, self.rows), self.weight)
+        return mapped * right.index_select(1, self.cols)
 
 
 @register_model("fibinet")

@@ -42,12 +42,12 @@ class FmFM(CTRModel):
 
     def interaction(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
         """sum over pairs (i, j) of <left_i M_ij, right_j>, [B]."""
-        lhs = left[:, self.rows]  # [B, P, d]
+        lhs = left.index_select(1, self.rows)  # [B, P, d]
         if self.interaction_type == "matrix":
             mapped = torch.einsum("bpd,pde->bpe", lhs, self.pair_map)
         else:
             mapped = lhs * self.pair_map
-        return (mapped * right[:, self.cols]).sum(dim=(1, 2))
+        return (mapped * right.index_select(1, self.cols)).sum(dim=(1, 2))
 
     def forward(self, batch) -> torch.Tensor:
         _, linear, z, partner = self.embed_and_generate(batch)

@@ -87,6 +87,28 @@ def num_pairs(num_fields: int, pairs: str) -> int:
     return num_fields * num_fields if pairs == "all" else num_fields * (num_fields - 1) // 2
 
 
+class _SuffixSum(torch.autograd.Function):
+    """sum_{j >= i} x_j along dim 1, and its gradient, the prefix sum of the output's gradient.
+
+    The forward is a reversed cumulative sum (flip, cumsum, flip); autograd would differentiate it
+    as flip, reversed cumsum (itself flip, cumsum, flip), flip: four flips that cancel, leaving
+    the cumsum this backward computes directly, with the same values.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        return x.flip(1).cumsum(dim=1).flip(1)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        return grad.cumsum(dim=1)
+
+
+def suffix_sum(x: torch.Tensor) -> torch.Tensor:
+    """sum_{j >= i} x_j along dim 1 (differentiable)."""
+    return cast(torch.Tensor, _SuffixSum.apply(x))
+
+
 def pair_sum(z: torch.Tensor, e: torch.Tensor, pairs: str = "i<j") -> torch.Tensor:
     """sum over field pairs of <z_i, e_j>: pairs 'i<j', or 'all' ordered pairs (i = j included).
 
@@ -95,7 +117,7 @@ def pair_sum(z: torch.Tensor, e: torch.Tensor, pairs: str = "i<j") -> torch.Tens
     """
     if pairs == "all":
         return (z.sum(dim=1) * e.sum(dim=1)).sum(dim=-1)
-    after = e.flip(1).cumsum(dim=1).flip(1) - e  # sum_{j > i} e_j
+    after = suffix_sum(e) - e  # sum_{j > i} e_j
     return (z * after).sum(dim=(1, 2))
 
 
@@ -103,7 +125,9 @@ def pair_products(z: torch.Tensor, e: torch.Tensor, pairs: str = "i<j") -> torch
     """All pairwise inner products <z_i, e_j> as [B, P], in `pair_indices` order."""
     gram = torch.einsum("bid,bjd->bij", z, e)
     rows, cols = pair_indices(z.shape[1], pairs, device=z.device)
-    return gram[:, rows, cols]
+    # one gather along the flattened F x F products (index_select: a fast kernel, and a backward
+    # that adds into one axis, where indexing with (rows, cols) runs a general index_put)
+    return gram.flatten(1).index_select(1, rows * z.shape[1] + cols)
 
 
 # ------------------------------------------------------------------ shared by the cross networks
