@@ -266,14 +266,15 @@ def breakdown_worker(overrides: list[str]) -> None:
     from ge4rec.data.preprocess import Preprocessor
 
     timed(prepare, "fingerprint_sources", "hash the source files")
-    timed(prepare, "infer_types", "infer field types (reads train)")
+    timed(prepare, "collect", "count the values of train's fields (one pass: types and vocabularies)")
+    timed(prepare, "infer_types", "infer field types (from the counts)")
     timed(Preprocessor, "check", "check labels and numbers (reads each split)")
-    timed(Preprocessor, "fit", "fit vocabularies and statistics (reads train)")
+    timed(Preprocessor, "fit", "fit vocabularies (from the counts) and numeric statistics")
     timed(Preprocessor, "transform_to", "encode into .npy files (reads each split)")
     timed(Preprocessor, "save", "write the fitted preprocessor")
     timed(cache, "write_manifest", "checksum the cache files")
     timed(cache, "entry_problem", "verify the cache entry against its manifest")
-    timed(prepare, "_load_split", "map the arrays")
+    timed(prepare, "_load_split", "import torch and map the arrays (ge4rec train; not data prepare)")
     t0 = time.perf_counter()
     prepare.load_dataset(cfg.dataset, cfg.cache_dir)
     total = time.perf_counter() - t0
