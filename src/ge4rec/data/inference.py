@@ -8,12 +8,10 @@ Every probe of every column runs in one query over the train split.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import polars as pl
 
-from ge4rec.data.queries import column_stats
 from ge4rec.data.spec import CATEGORICAL, LABEL_CANDIDATES, NUMERIC, SEQUENCE, FieldSpec, field_spec_from
 from ge4rec.errors import ConfigError, DataError
 
@@ -113,33 +111,22 @@ def _stats_from_counts(counts: pl.DataFrame, names: list[str], sep: str) -> dict
 
 
 def infer_types(
-    specs: list[FieldSpec],
-    train: pl.LazyFrame,
-    columns: dict,
-    separator: str,
-    file: str,
-    counts: pl.DataFrame | None = None,
+    specs: list[FieldSpec], columns: dict, separator: str, file: str, counts: pl.DataFrame | None
 ) -> list[str]:
     """Fill in the type of every spec that has none. Returns decisions worth telling the user
     (a column that looks numeric but holds other values too, read as categorical).
 
-    `counts`: the (field, value, count) table of train's text columns (preprocess.value_counts
-    over counted_columns), when the caller has it: the probes then read it instead of train."""
+    `counts`: train's (field, value, count) table over counted_columns(specs, columns)
+    (preprocess.value_counts), which holds every text column still to type; None when there is
+    no such column."""
     pending = [s for s in specs if s.type is None]
     text = [s for s in pending if columns[s.name] == pl.String]
     stats: dict[str, dict] = {}
     for sep in dict.fromkeys(s.separator or separator for s in text):
-        probes: dict[str, Callable[..., pl.Expr]] = {
-            "n": lambda c: c.is_not_null().sum(),
-            "int": lambda c: c.cast(pl.Int64, strict=False).is_not_null().sum(),
-            "float": lambda c: c.cast(pl.Float64, strict=False).is_not_null().sum(),
-            "seq": lambda c, sep=sep: c.str.contains(sep, literal=True).any(),
-        }
-        names = [s.name for s in text if (s.separator or separator) == sep]
-        if counts is not None:
-            stats.update(_stats_from_counts(counts, names, sep))
-        else:
-            stats.update(column_stats(train, names, probes, file))
+        assert counts is not None, "counted_columns holds every text column of unknown type"
+        stats.update(
+            _stats_from_counts(counts, [s.name for s in text if (s.separator or separator) == sep], sep)
+        )
     decisions = []
     for s in pending:
         dtype = columns[s.name]

@@ -14,7 +14,7 @@ import codecs
 import json
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -69,19 +69,14 @@ class CacheEntry:
 
 
 @dataclass
-class PreparedData:
-    """Encoded splits plus what the model needs to know about the fields.
+class PreparedData(CacheEntry):
+    """A cache entry with its encoded splits loaded (memory-mapped) as tensors.
 
     `meta["decisions"]` lists, one line each, what ge4rec decided for the user while preparing
     the data (an ignored column, filled empty values); they are logged on every load.
     """
 
-    name: str
-    schema: Schema
     splits: dict[str, SplitTensors]
-    cache_dir: Path
-    reused_cache: bool
-    meta: dict[str, Any]
 
     @cached_property
     def preprocessor(self) -> Preprocessor:
@@ -93,14 +88,7 @@ def load_dataset(cfg: DictConfig, cache_root: str | os.PathLike) -> PreparedData
     """Return the encoded data set, building the cache entry if it is missing, stale or damaged."""
     entry = prepare_entry(cfg, cache_root)
     splits = {s: _load_split(entry.cache_dir, s) for s in src.SPLITS}
-    return PreparedData(
-        name=entry.name,
-        schema=entry.schema,
-        splits=splits,
-        cache_dir=entry.cache_dir,
-        reused_cache=entry.reused_cache,
-        meta=entry.meta,
-    )
+    return PreparedData(**{f.name: getattr(entry, f.name) for f in fields(entry)}, splits=splits)
 
 
 def prepare_entry(cfg: DictConfig, cache_root: str | os.PathLike) -> CacheEntry:
@@ -256,9 +244,7 @@ def _build(
     # type inference reads the counts, and so does fitting the vocabularies
     counted = counted_columns(specs, columns["train"])
     counts = collect(value_counts(frames["train"], counted), labels["train"]) if counted else None
-    decisions = infer_types(
-        specs, frames["train"], columns["train"], options.separator, labels["train"], counts
-    )
+    decisions = infer_types(specs, columns["train"], options.separator, labels["train"], counts)
     needed = [label] + [s.name for s in specs]
     for split in splits[1:]:
         for column in needed:
