@@ -21,8 +21,8 @@ median of the per-round ratios. Model settings are ge4rec's configs (configs/mod
 to both: the MLP sizes, dropout and batch norm, 3 cross layers, CIN [64, 64, 64].
 
 Also: this machine's float32 matmul throughput at the models' sizes, and the share of it one
-ge4rec training step reaches (FLOPs per step from torch.utils.flop_counter.FlopCounterMode on the
-forward and backward pass: matrix products and convolutions only).
+ge4rec training step reaches (the matrix-product FLOPs of a whole step, counted op by op by
+ge4rec.analysis.flops: matrix products and convolutions only).
 """
 
 from __future__ import annotations
@@ -304,8 +304,8 @@ def main() -> None:
             ratios,
             "",
             f"float32 matmul on {args.threads} threads, GFLOP/s: {peak_text}. A ge4rec training step "
-            "(FLOPs counted by FlopCounterMode over forward + backward: matrix products and "
-            "convolutions; `steps` speed):",
+            "(matrix-product FLOPs of a whole step, counted by ge4rec.analysis.flops: matrix "
+            "products and convolutions; `steps` speed):",
             "",
             compute,
         ]
