@@ -23,6 +23,8 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
+from ge4rec.results.runs import load_runs
+
 REPO = Path(__file__).resolve().parent.parent
 GE4REC = Path(sys.executable).parent / "ge4rec"
 OUT = REPO / "docs" / "results" / "block_shuffle.md"
@@ -51,7 +53,7 @@ def train(args) -> None:
 
 
 def report(args) -> str:
-    rows = pl.read_parquet(Path(args.results) / "*.parquet").filter(pl.col("status") == "completed")
+    rows = load_runs([args.results]).filter(pl.col("status") == "completed")
     rows = rows.with_columns(
         pl.col("config").str.json_path_match("$.trainer.shuffle").alias("shuffle"),
     ).filter(
