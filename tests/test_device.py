@@ -389,3 +389,24 @@ def test_the_gpu_check_stops_at_once_without_a_cuda_device(tmp_path):
     assert done.returncode == 2
     assert done.stderr.startswith("gpu_check: no CUDA device is visible") and done.stderr.count("\n") == 1
     assert not (ROOT / ".bench" / "gpu_check" / "criteo_like_1000").exists()  # nothing was written
+
+
+def test_full_shuffle_warns_when_its_copy_would_not_fit_in_free_memory(monkeypatch):
+    from ge4rec.data.batches import SplitTensors
+    from ge4rec.train import device
+
+    n = 1000
+    split = SplitTensors(
+        torch.zeros(n, 4, dtype=torch.int32),
+        torch.zeros(n, 2),
+        torch.zeros(n, 0, dtype=torch.int32),
+        torch.zeros(n),
+    )
+    assert split.nbytes == n * (16 + 8 + 4)
+    monkeypatch.setattr(device, "free_host_memory", lambda: 10 * split.nbytes)
+    assert device.full_shuffle_warning(split) is None
+    monkeypatch.setattr(device, "free_host_memory", lambda: split.nbytes)
+    warning = device.full_shuffle_warning(split)
+    assert warning is not None and "trainer.shuffle=blocks" in warning
+    monkeypatch.setattr(device, "free_host_memory", lambda: None)  # no /proc/meminfo: no guess
+    assert device.full_shuffle_warning(split) is None

@@ -31,6 +31,32 @@ def free_device_memory(device: torch.device) -> int:
     return int(free)
 
 
+def free_host_memory() -> int | None:
+    """Bytes of host memory the system can still give (MemAvailable), None where it does not say."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def full_shuffle_warning(train: SplitTensors) -> str | None:
+    """trainer.shuffle=full gathers a copy of a host-memory training split every epoch: a line
+    saying so when that copy exceeds FREE_MEMORY_SHARE of the free host memory (the run may then
+    be killed for memory), None otherwise."""
+    free = free_host_memory()
+    if train.label.device.type != "cpu" or free is None or train.nbytes <= free * FREE_MEMORY_SHARE:
+        return None
+    return (
+        f"warning: trainer.shuffle=full copies the training split ({train.nbytes / 2**30:.1f} GiB) every "
+        f"epoch and {free / 2**30:.1f} GiB of memory is available; trainer.shuffle=blocks shuffles "
+        "one window of blocks at a time instead (see README, data larger than memory)"
+    )
+
+
 def on_device(tensor: torch.Tensor, device: torch.device) -> bool:
     """Whether `tensor` lives on `device` (`cuda` without an index: the current CUDA device)."""
     here = tensor.device

@@ -20,7 +20,7 @@ from ge4rec.data.batches import SplitTensors
 from ge4rec.errors import ConfigError, TrainingFailed
 from ge4rec.io import save_torch
 from ge4rec.models.base import CTRModel
-from ge4rec.train.device import device_batches, place_splits, shuffle_generator
+from ge4rec.train.device import device_batches, full_shuffle_warning, place_splits, shuffle_generator
 from ge4rec.train.interrupt import StopSignal
 from ge4rec.train.metrics import evaluate_scores
 from ge4rec.train.state import restore_rng, rng_state, save_state
@@ -65,32 +65,6 @@ class TrainResult:
     precision: str = "fp32"
     compiled: bool = False
     splits_on_device: dict[str, bool] = field(default_factory=dict)
-
-
-def available_memory() -> int | None:
-    """Bytes of memory the system can still give (MemAvailable), None where it does not say."""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
-
-
-def warn_if_full_shuffle_is_large(train: SplitTensors, console: Console | None) -> None:
-    """A full shuffle gathers a copy of the training split every epoch: say so when that copy
-    would take more than half the memory left (the run may then be killed for memory)."""
-    free = available_memory()
-    if train.label.device.type != "cpu" or free is None or train.nbytes <= free // 2:
-        return
-    message = (
-        f"warning: trainer.shuffle=full copies the training split ({train.nbytes / 2**30:.1f} GiB) every "
-        f"epoch and {free / 2**30:.1f} GiB of memory is available; trainer.shuffle=blocks shuffles "
-        "one window of blocks at a time instead (see README, data larger than memory)"
-    )
-    (console or Console(stderr=True)).print(message, markup=False, highlight=False)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -269,7 +243,9 @@ class Trainer:
         if cfg.shuffle == "blocks":
             blocks = {"block_rows": cfg.shuffle_block_rows, "window": cfg.shuffle_window}
         else:
-            warn_if_full_shuffle_is_large(train, self.console)
+            warning = full_shuffle_warning(train)
+            if warning:
+                (self.console or Console(stderr=True)).print(warning, markup=False, highlight=False)
         patience, lr_patience = cfg.patience, cfg.lr_patience
         factor, min_lr = cfg.lr_factor, cfg.min_lr
         max_epochs = cfg.max_epochs
