@@ -73,11 +73,6 @@ def tree_memory(root: int) -> tuple[int, int]:
     return resident, anonymous
 
 
-def tree_rss(root: int) -> int:
-    """Summed resident set size of `root` and all its descendants, in bytes."""
-    return tree_memory(root)[0]
-
-
 def run_measured(
     cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None, interval: float = 0.05
 ) -> ProcessRun:
