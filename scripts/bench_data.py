@@ -74,21 +74,18 @@ print("rows", {k: len(v) for k, v in data.splits.items()})
 
 def make_data(rows: int, cols: int, criteo: bool, seed: int) -> Path:
     # imported here: the breakdown worker runs this file too, and must start with ge4rec's imports only
-    from make_criteo_like import CRITEO_CLICK_RATE, criteo_fields, write_dataset, zipf_fields
+    from make_criteo_like import CRITEO_CLICK_RATE, criteo_fields, write_dataset, write_once, zipf_fields
 
-    name = f"criteo_like_{rows}" if criteo else f"zipf_{rows}x{cols}"
-    folder = DATA_DIR / name
-    stamp = folder / ".made"
-    wanted = json.dumps({"rows": rows, "cols": cols, "criteo": criteo, "seed": seed})
-    if stamp.is_file() and stamp.read_text() == wanted:
-        return folder
-    shutil.rmtree(folder, ignore_errors=True)
+    folder = DATA_DIR / (f"criteo_like_{rows}" if criteo else f"zipf_{rows}x{cols}")
     fields = criteo_fields() if criteo else zipf_fields(cols)
-    print(f"writing {folder} ...", file=sys.stderr, flush=True)
     # wide tables: smaller chunks keep the generator's memory flat
     chunk = max(10_000, min(500_000, 20_000_000 // max(len(fields), 1)))
-    write_dataset(folder, fields, rows, "bars", (0.8, 0.1, 0.1), seed, 1.1, CRITEO_CLICK_RATE, chunk)
-    stamp.write_text(wanted)
+
+    def write() -> None:
+        print(f"writing {folder} ...", file=sys.stderr, flush=True)
+        write_dataset(folder, fields, rows, "bars", (0.8, 0.1, 0.1), seed, 1.1, CRITEO_CLICK_RATE, chunk)
+
+    write_once(folder, {"rows": rows, "cols": cols, "criteo": criteo, "seed": seed}, write)
     return folder
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -37,6 +36,7 @@ from _bench_common import (
     thread_env,
     write_docs_section,
 )
+from make_criteo_like import criteo_fields, write_dataset, write_once
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / ".bench"
@@ -49,22 +49,13 @@ def folder_bytes(path: Path) -> int:
 
 
 def make_data(rows: int) -> Path:
+    """N Criteo-shaped rows in the raw Kaggle layout (train.txt), written once."""
     folder = BENCH / "data" / f"kaggle_{rows}"
-    stamp = folder / ".made"
-    if not stamp.is_file():
-        shutil.rmtree(folder, ignore_errors=True)
-        subprocess.run(
-            [
-                sys.executable,
-                str(REPO / "scripts" / "make_criteo_like.py"),
-                "--rows",
-                str(rows),
-                "--out",
-                str(folder),
-            ],
-            check=True,
-        )
-        stamp.write_text("ok\n")
+    write_once(
+        folder,
+        {"rows": rows, "layout": "kaggle"},
+        lambda: write_dataset(folder, criteo_fields(), rows, "kaggle", verbose=True),
+    )
     return folder
 
 

@@ -48,7 +48,7 @@ from _bench_common import (
     warm_up_torch,
     write_docs_section,
 )
-from make_criteo_like import FRAPPE_CLICK_RATE, frappe_fields, write_dataset
+from make_criteo_like import FRAPPE_CLICK_RATE, frappe_fields, write_dataset, write_once
 
 DOCS_TITLE = "ge4rec vs FuxiCTR: training throughput"
 FRAPPE_TRAIN_ROWS = 60_607
@@ -56,14 +56,14 @@ FRAPPE_TRAIN_ROWS = 60_607
 
 def make_frappe_like(folder: Path, train_rows: int, seed: int) -> Path:
     """A Frappe-shaped BARS folder (7:2:1), regenerated only when its size or seed changed."""
-    stamp = folder / ".made"
-    wanted = json.dumps({"train_rows": train_rows, "seed": seed})
-    if stamp.is_file() and stamp.read_text() == wanted:
-        return folder
     total = round(train_rows / 0.7)
-    # the split is drawn row by row; take one chunk so the shares land close to 7:2:1
-    write_dataset(folder, frappe_fields(), total, "bars", (0.7, 0.2, 0.1), seed, 1.1, FRAPPE_CLICK_RATE)
-    stamp.write_text(wanted)
+    write_once(
+        folder,
+        {"train_rows": train_rows, "seed": seed},
+        lambda: write_dataset(
+            folder, frappe_fields(), total, "bars", (0.7, 0.2, 0.1), seed, 1.1, FRAPPE_CLICK_RATE
+        ),
+    )
     return folder
 
 

@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import time
@@ -65,24 +63,20 @@ def check_device(name: str) -> torch.device:
 
 
 def make_data(folder: Path, rows: int, seed: int) -> Path:
-    """N Criteo-shaped rows in the BARS layout in `folder`, written once (a stamp names what was
-    written; a folder with another stamp is rewritten)."""
-    from make_criteo_like import CRITEO_CLICK_RATE, criteo_fields, write_dataset
+    """N Criteo-shaped rows in the BARS layout in `folder`, written once (make_criteo_like.write_once)."""
+    from make_criteo_like import CRITEO_CLICK_RATE, criteo_fields, write_dataset, write_once
 
-    stamp = folder / ".made"
-    wanted = json.dumps({"rows": rows, "seed": seed, "layout": "bars"})
-    if stamp.is_file() and stamp.read_text() == wanted:
+    def write() -> None:
+        print(f"data: writing {rows:,} Criteo-shaped rows to {folder} ...", flush=True)
+        start = time.perf_counter()
+        written = write_dataset(
+            folder, criteo_fields(), rows, "bars", (0.7, 0.2, 0.1), seed, 1.1, CRITEO_CLICK_RATE
+        )
+        files = ", ".join(f"{name} {n:,}" for name, n in written.items())
+        print(f"data: wrote {files} rows in {time.perf_counter() - start:.0f} s", flush=True)
+
+    if not write_once(folder, {"rows": rows, "seed": seed, "layout": "bars"}, write):
         print(f"data: {folder} (already written)", flush=True)
-        return folder
-    shutil.rmtree(folder, ignore_errors=True)
-    print(f"data: writing {rows:,} Criteo-shaped rows to {folder} ...", flush=True)
-    start = time.perf_counter()
-    written = write_dataset(
-        folder, criteo_fields(), rows, "bars", (0.7, 0.2, 0.1), seed, 1.1, CRITEO_CLICK_RATE
-    )
-    stamp.write_text(wanted)
-    files = ", ".join(f"{name} {n:,}" for name, n in written.items())
-    print(f"data: wrote {files} rows in {time.perf_counter() - start:.0f} s", flush=True)
     return folder
 
 

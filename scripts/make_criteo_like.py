@@ -36,9 +36,12 @@ The module also serves the other benchmark scripts: `write_dataset` writes any l
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -243,6 +246,19 @@ def _solve_intercept(logit: np.ndarray, rate: float) -> float:
         else:
             hi = mid
     return (lo + hi) / 2
+
+
+def write_once(folder: Path, key: dict, write: Callable[[], object]) -> bool:
+    """Fill `folder` with `write()` unless its stamp (`.made`) says it already holds what `key`
+    describes; a folder with another stamp, or none, is emptied first. True when written now."""
+    stamp = folder / ".made"
+    wanted = json.dumps(key)
+    if stamp.is_file() and stamp.read_text() == wanted:
+        return False
+    shutil.rmtree(folder, ignore_errors=True)
+    write()
+    stamp.write_text(wanted)
+    return True
 
 
 def write_dataset(
