@@ -264,6 +264,7 @@ def breakdown_worker(overrides: list[str]) -> None:
 
     timed(prepare, "fingerprint_sources", "hash the source files")
     timed(prepare, "collect", "count the values of train's fields (one pass: types and vocabularies)")
+    timed(prepare, "code_values", "read train's text columns once as codes and count them")
     timed(prepare, "infer_types", "infer field types (from the counts)")
     timed(Preprocessor, "check", "check labels and numbers (reads each split)")
     timed(Preprocessor, "fit", "fit vocabularies (from the counts) and numeric statistics")

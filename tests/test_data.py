@@ -248,12 +248,13 @@ def test_preprocessor_fits_on_train_and_reads_back_by_name(tmp_path):
 
 
 def test_many_fields_take_the_long_frame_path_with_identical_results(tmp_path, monkeypatch):
-    from ge4rec.data import preprocess, queries
+    from ge4rec.data import prepare, preprocess, queries
 
     csv_data(tmp_path)
     wide = load(tmp_path)
     monkeypatch.setattr(queries, "WIDE_COLUMNS", 0)
     monkeypatch.setattr(preprocess, "WIDE_COLUMNS", 0)
+    monkeypatch.setattr(prepare, "WIDE_COLUMNS", 0)  # no codes: counted by group_by, looked up by join
     cfg = compose_config(
         ["dataset=csv", f"dataset.path={tmp_path / 'data'}", "dataset.numeric_missing=mean"], tmp_path
     )
@@ -318,6 +319,68 @@ def test_splits_stream_into_memory_mapped_files_chunk_by_chunk(tmp_path, monkeyp
         assert mapped_file(getattr(chunked.splits["train"], part).data_ptr()) == str(
             chunked.cache_dir / f"train_{part}.npy"
         )
+
+
+def test_codes_encode_exactly_as_the_value_expressions(tmp_path, monkeypatch):
+    """Train read once as codes (counted, then encoded from the codes file) and another split
+    coded against train's values give the arrays of the per-value expressions, 2 rows a chunk:
+    empty values, values under min_count, values train never had, integers, missing=oov."""
+    from ge4rec.data import preprocess
+    from ge4rec.data.preprocess import Options, Preprocessor, code_values, value_counts
+    from ge4rec.data.queries import collect
+    from ge4rec.data.spec import FieldSpec
+
+    monkeypatch.setattr(preprocess, "CHUNK_ROWS", 2)
+    train = pl.DataFrame(
+        {
+            "click": [1, 0, 1, 0, 1, 0, 1],
+            "a": ["x", "y", None, "x", "z", "x", "y"],
+            "b": [3, 1, 3, None, 2, 3, 1],
+            "c": ["p", None, "q", "p", "p", "r", "q"],
+        }
+    )
+    valid = pl.DataFrame(
+        {
+            "click": [0, 1, 0, 1, 1],
+            "a": ["w", None, "x", "z", "v"],
+            "b": [9, 3, None, 1, 2],
+            "c": ["q", "s", None, "p", "t"],
+        }
+    )
+    specs = [
+        FieldSpec("a", type=CATEGORICAL),
+        FieldSpec("b", type=CATEGORICAL, min_count=2),
+        FieldSpec("c", type=CATEGORICAL, missing="oov"),
+    ]
+    names = ["a", "b", "c"]
+    codes = code_values(train.lazy(), names, tmp_path / "codes.tmp", "train")
+    assert codes.rows == 7 and codes.array().shape == (7, 3)
+    order = ["\0field", "\0value"]
+    assert codes.counts().sort(order).equals(collect(value_counts(train.lazy(), names), "train").sort(order))
+    pre = Preprocessor.from_specs(specs, "click", Options()).fit(train.lazy(), counts=codes.counts())
+    for split, frame in (("train", train), ("valid", valid)):
+        expected = pre.transform(frame.lazy(), split)
+        pre.transform_to(frame.lazy(), tmp_path, split, frame.height, split, codes, coded=split == "train")
+        for part in ("cat", "label"):
+            np.testing.assert_array_equal(np.load(tmp_path / f"{split}_{part}.npy"), expected[part])
+    cat = np.load(tmp_path / "valid_cat.npy")
+    offsets = {f.name: f.offset for f in pre.schema.fields}
+    assert cat[0, 0] == offsets["a"] + OOV_ID and cat[4, 0] == offsets["a"] + OOV_ID  # never in train
+    assert cat[1, 0] == offsets["a"] + MISSING_ID and cat[2, 2] == offsets["c"] + OOV_ID  # empty
+    assert cat[4, 1] == offsets["b"] + OOV_ID  # "2" occurs once in train, under min_count 2
+    with pytest.raises(DataError, match=r"train: 7 rows read, 8 counted"):
+        pre.transform_to(train.lazy(), tmp_path, "train", 8, "train", codes, coded=True)
+    codes.remove()
+    assert not (tmp_path / "codes.tmp").exists()
+
+
+def test_no_codes_file_is_left_in_the_cache_entry(tmp_path):
+    from ge4rec.data import prepare
+
+    csv_data(tmp_path)
+    entry = load(tmp_path).cache_dir
+    assert not (entry / prepare._CODES_FILE).exists()
+    assert not list(tmp_path.rglob(prepare._CODES_FILE))
 
 
 def mapped_file(address: int) -> str | None:

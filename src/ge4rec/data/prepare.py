@@ -34,9 +34,11 @@ from ge4rec.data.preprocess import (
     Options,
     Preprocessor,
     SplitReport,
+    TrainCodes,
+    code_values,
     value_counts,
 )
-from ge4rec.data.queries import collect, one_line
+from ge4rec.data.queries import WIDE_COLUMNS, collect, one_line
 from ge4rec.data.spec import Schema
 from ge4rec.errors import ConfigError, DataError
 
@@ -49,6 +51,7 @@ log = logging.getLogger("ge4rec.data")
 _NOT_IN_CACHE_KEY = {"embedding_dim", "name", "description", "fingerprint", "download", "listing"}
 _FINGERPRINTS = ("content", "mtime")
 _SNIFF_BYTES = 1 << 16
+_CODES_FILE = "train_codes.tmp"  # train's text columns as codes, while the entry is built
 _COMPRESSED = (b"\x1f\x8b", b"\x28\xb5\x2f\xfd")  # gzip, zstd: polars decompresses them
 
 
@@ -243,7 +246,13 @@ def _build(
     # one pass over train counts the values of every field that is or may become categorical:
     # type inference reads the counts, and so does fitting the vocabularies
     counted = counted_columns(specs, columns["train"])
-    counts = collect(value_counts(frames["train"], counted), labels["train"]) if counted else None
+    codes: TrainCodes | None = None
+    counts: pl.DataFrame | None = None
+    if counted and len(counted) <= WIDE_COLUMNS:  # read once as codes: counted, then encoded from them
+        codes = code_values(frames["train"], counted, folder / _CODES_FILE, labels["train"])
+        counts = codes.counts()
+    elif counted:  # very many columns: one long group_by counts them (a select of each would not scale)
+        counts = collect(value_counts(frames["train"], counted), labels["train"])
     decisions = infer_types(specs, columns["train"], options.separator, labels["train"], counts)
     needed = [label] + [s.name for s in specs]
     for split in splits[1:]:
@@ -260,12 +269,18 @@ def _build(
             )
     pre = Preprocessor.from_specs(specs, label, options)
     decisions += _check_column_types(pre, columns, labels)
-    reports = {s: pre.check(frames[s], labels[s]) for s in splits}
-    pre.fit(frames["train"], labels["train"], counts)
-    rows = {
-        split: pre.transform_to(frames[split], folder, split, reports[split].rows, labels[split])
-        for split in splits
-    }
+    reports = {s: pre.check(frames[s], labels[s], statistics=s == "train") for s in splits}
+    pre.fit(frames["train"], labels["train"], counts, reports["train"].statistics)
+    try:
+        rows = {
+            split: pre.transform_to(
+                frames[split], folder, split, reports[split].rows, labels[split], codes, split == "train"
+            )
+            for split in splits
+        }
+    finally:
+        if codes is not None:
+            codes.remove()
     decisions += _fill_decisions(pre, reports, labels)
     pre.save(folder)
     meta = {

@@ -325,6 +325,7 @@ class SplitReport:
     positives: int
     negatives: int
     filled: dict[str, int]  # numeric field -> empty values that its fill replaces
+    statistics: dict[str, Any] | None = None  # Preprocessor.statistics() values, when asked for
 
 
 def _as_number(column: pl.Expr) -> pl.Expr:
@@ -385,9 +386,11 @@ class Preprocessor:
 
     # -- checks
 
-    def check(self, frame: pl.LazyFrame, file: str) -> SplitReport:
+    def check(self, frame: pl.LazyFrame, file: str, statistics: bool = False) -> SplitReport:
         """Reject a split whose label or numeric values cannot be encoded faithfully (one-line
-        DataError naming `file`, the column, how many rows and the first one); report the rest."""
+        DataError naming `file`, the column, how many rows and the first one); report the rest.
+        With `statistics`, the report has the values of `self.statistics()` too (read in the
+        same pass), for `fit`."""
         label = pl.col(self.label)
         y = label.cast(pl.Float64, strict=False)
         totals = {
@@ -397,9 +400,11 @@ class Preprocessor:
             "positives": (y == 1.0).sum(),
             "negatives": (y == 0.0).sum(),
         }
+        wanted = {f"\0fit\0{key}": expr for key, expr in self.statistics().items()} if statistics else {}
         numeric = [e for e in self.encoders if isinstance(e, (NumericEncoder, BucketEncoder))]
-        numeric_stats = column_stats(frame, [e.name for e in numeric], _NUMERIC_PROBES, file, totals)
+        numeric_stats = column_stats(frame, [e.name for e in numeric], _NUMERIC_PROBES, file, totals | wanted)
         stats = numeric_stats[TOTALS]
+        fitted = {key[len("\0fit\0") :]: stats[key] for key in wanted}
         rows = stats["rows"]
         if rows == 0:
             raise DataError(f"{file}: no rows (expected at least one)")
@@ -462,38 +467,46 @@ class Preprocessor:
                 f"{file}: label column '{name}' is {1 if positives else 0} in all {_plural(rows, 'row')}; "
                 "every split needs both 0 and 1 (AUC is undefined with one class)"
             )
-        return SplitReport(rows, positives, negatives, filled)
+        return SplitReport(rows, positives, negatives, filled, fitted if statistics else None)
 
     # -- fitting
 
+    def statistics(self) -> dict[str, pl.Expr]:
+        """The aggregations over train that fitting the numeric fields needs (means and standard
+        deviations, bucket edges), by name: `check` can compute them in its own pass."""
+        exprs = {}
+        for e in self.encoders:
+            if isinstance(e, NumericEncoder):
+                x = numeric_value(e.name, e.transform)
+                exprs[f"{e.name}\0mean"], exprs[f"{e.name}\0std"] = x.mean(), x.std()
+            elif isinstance(e, BucketEncoder):
+                x = numeric_value(e.name, e.transform)
+                for i in range(e.num_buckets - 1):
+                    exprs[f"{e.name}\0{i}"] = x.quantile((i + 1) / e.num_buckets, "linear")
+        return exprs
+
     def fit(
-        self, train: pl.LazyFrame, file: str = "train", counts: pl.DataFrame | None = None
+        self,
+        train: pl.LazyFrame,
+        file: str = "train",
+        counts: pl.DataFrame | None = None,
+        statistics: dict[str, Any] | None = None,
     ) -> Preprocessor:
         """Vocabularies, statistics and bucket edges of every field, from `train` only.
 
         `counts`: train's (field, value, count) table (value_counts) when the caller already has
-        it for every categorical field; the vocabularies are then read from it."""
+        it for every categorical field; the vocabularies are then read from it. `statistics`:
+        the values of `self.statistics()` over train when the caller already has them."""
         by_kind: dict[type, list] = {cls: [] for cls in ENCODERS.values()}
         for e in self.encoders:
             by_kind[type(e)].append(e)
         numeric, buckets = by_kind[NumericEncoder], by_kind[BucketEncoder]
         categorical, sequences = by_kind[CategoricalEncoder], by_kind[SequenceEncoder]
         queries, names = [], []
-        if numeric:
-            exprs = []
-            for e in numeric:
-                x = numeric_value(e.name, e.transform)
-                exprs += [x.mean().alias(f"{e.name}\0mean"), x.std().alias(f"{e.name}\0std")]
-            queries.append(train.select(exprs))
-            names.append("numeric")
-        if buckets:
-            exprs = []
-            for e in buckets:
-                x = numeric_value(e.name, e.transform)
-                qs = [i / e.num_buckets for i in range(1, e.num_buckets)]
-                exprs += [x.quantile(q, "linear").alias(f"{e.name}\0{i}") for i, q in enumerate(qs)]
-            queries.append(train.select(exprs) if exprs else train.select(pl.len()))
-            names.append("buckets")
+        needed = self.statistics()
+        if needed and statistics is None:
+            queries.append(train.select(expr.alias(key) for key, expr in needed.items()))
+            names.append("statistics")
         given = counts is not None and {e.name for e in categorical} <= set(
             counts["\0field"].unique().to_list()
         )
@@ -506,9 +519,9 @@ class Preprocessor:
             queries.append(train.select([e.tokens().list.len().max().alias(e.name) for e in sequences]))
             names += ["sequence", "sequence_length"]
         results = dict(zip(names, collect_all(queries, file)))
+        row = results["statistics"].row(0, named=True) if "statistics" in results else (statistics or {})
 
         if numeric:
-            row = results["numeric"].row(0, named=True)
             for e in numeric:
                 mean, std = row[f"{e.name}\0mean"], row[f"{e.name}\0std"]
                 mean = mean if mean is not None else 0.0
@@ -518,7 +531,6 @@ class Preprocessor:
                     e.fill = float(e.missing)
                 e.mean, e.std = (0.0, 1.0) if e.mode == "none" else (float(mean), float(std))
         if buckets:
-            row = results["buckets"].row(0, named=True)
             for e in buckets:
                 values = [row[f"{e.name}\0{i}"] for i in range(e.num_buckets - 1)]
                 e.edges = sorted({v for v in values if v is not None})
@@ -552,12 +564,29 @@ class Preprocessor:
             return chunks[0]
         return {part: np.concatenate([c[part] for c in chunks]) for part in ENCODED_PARTS}
 
-    def transform_to(self, frame: pl.LazyFrame, folder: Path, prefix: str, rows: int, file: str) -> int:
+    def transform_to(
+        self,
+        frame: pl.LazyFrame,
+        folder: Path,
+        prefix: str,
+        rows: int,
+        file: str,
+        codes: TrainCodes | None = None,
+        coded: bool = False,
+    ) -> int:
         """Encode a split straight into `folder/{prefix}_{part}.npy` files (the parts of
         `transform`), chunk by chunk as polars streams them: memory holds one chunk of rows, not
         the split. `rows` is the split's row count (from `check`); the files are written at that
-        size and a different count is an error. Returns the rows written."""
+        size and a different count is an error. Returns the rows written.
+
+        `codes`: train's columns read as codes (code_values). A categorical field among them is
+        encoded from codes, each code's id looked up once: read back from the codes file when the
+        split is train (`coded`), otherwise coded against train's categories as it streams."""
         self._require_fit()
+        if coded and codes is not None and codes.rows != rows:
+            raise DataError(
+                f"{file}: {codes.rows:,} rows read, {rows:,} counted: did the file change meanwhile?"
+            )
         widths = self._part_widths()
         outs = {
             part: np.lib.format.open_memmap(
@@ -566,7 +595,7 @@ class Preprocessor:
             for part, dtype in ENCODED_PARTS.items()
         }
         start = 0
-        for chunk in self._encoded_chunks(frame, file):
+        for chunk in self._encoded_chunks(frame, file, codes, coded):
             stop = start + len(chunk["label"])
             if stop > rows:
                 raise DataError(f"{file}: more rows than counted ({rows:,}): did the file change meanwhile?")
@@ -596,25 +625,68 @@ class Preprocessor:
             kind: [e for e, _ in order if e.table_type == kind] for kind in (CATEGORICAL, NUMERIC, SEQUENCE)
         }
 
-    def _encoded_chunks(self, frame: pl.LazyFrame, file: str) -> Iterator[dict[str, np.ndarray]]:
+    def _encoded_chunks(
+        self, frame: pl.LazyFrame, file: str, codes: TrainCodes | None = None, coded: bool = False
+    ) -> Iterator[dict[str, np.ndarray]]:
         """The encoded parts of consecutive runs of rows, in row order. One polars query computes
         every field's ids; it streams in chunks, except when many categorical fields are looked
-        up by one join of the long frame (WIDE_COLUMNS), which needs the whole split."""
+        up by one join of the long frame (WIDE_COLUMNS), which needs the whole split. A field in
+        `codes` is looked up from its codes (from the codes file if `coded`, else from the query)."""
         order = self._table_order()
-        categorical = [(e, off) for e, off in order if isinstance(e, CategoricalEncoder)]
+        by_code = [
+            (e, off)
+            for e, off in order
+            if codes is not None and isinstance(e, CategoricalEncoder) and e.name in codes.dtypes
+        ]
+        ids = {e.name: codes.ids(e, off) for e, off in by_code} if codes is not None else {}
+        dtypes = codes.dtypes if codes is not None else {}
+        column_of = {name: j for j, name in enumerate(codes.names)} if codes is not None else {}
+        categorical = [
+            (e, off) for e, off in order if isinstance(e, CategoricalEncoder) and e.name not in ids
+        ]
         joined = categorical if len(categorical) > WIDE_COLUMNS else []
-        by_join = {e.name for e, _ in joined}
+        skipped = {e.name for e, _ in joined} | (set(ids) if coded else set())
         exprs = [pl.col(self.label).cast(pl.Float64, strict=False).alias("\0label")]
-        exprs += [e.expression(offset).alias(e.name) for e, offset in order if e.name not in by_join]
+        for e, offset in order:
+            if e.name in skipped:
+                continue
+            if e.name in ids:  # the codes, turned into ids as each chunk arrives
+                exprs.append(_code(e.name, dtypes[e.name]).alias(e.name))
+            else:
+                exprs.append(e.expression(offset).alias(e.name))
         query = frame.select(exprs)
+        array = codes.array() if coded and codes is not None and ids else None
+        oov = {e.name: off + OOV_ID for e, off in by_code}
+
+        def looked_up(df: pl.DataFrame, start: int) -> dict[str, np.ndarray]:
+            stop = start + df.height
+            if array is not None and stop > len(array):
+                raise DataError(f"{file}: more rows than read before: did the file change meanwhile?")
+            out = {}
+            for name, table in ids.items():
+                if array is not None:
+                    out[name] = table[array[start:stop, column_of[name]]]
+                    continue
+                column = df[name].to_numpy()
+                if len(column) and column.max() >= len(table):  # values train never had
+                    table = np.concatenate(
+                        [table, np.full(column.max() + 1 - len(table), oov[name], np.int32)]
+                    )
+                    ids[name] = table
+                out[name] = table[column]
+            return out
+
         if joined:
             df = collect(query, file)
-            ids = _lookup_by_join(frame, joined, df.height, file)
-            yield self._assemble(df, {e.name: ids[:, k] for k, (e, _) in enumerate(joined)})
+            found = _lookup_by_join(frame, joined, df.height, file)
+            extra = {e.name: found[:, k] for k, (e, _) in enumerate(joined)}
+            yield self._assemble(df, extra | looked_up(df, 0))
             return
+        start = 0
         for df in collect_batches(query, file, CHUNK_ROWS):
             if df.height:
-                yield self._assemble(df, {})
+                yield self._assemble(df, looked_up(df, start))
+                start += df.height
 
     def _assemble(self, df: pl.DataFrame, extra: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         n = df.height
@@ -696,6 +768,107 @@ class Preprocessor:
         pre = cls(state["label"], encoders)
         pre.fitted = True
         return pre
+
+
+def _code(name: str, dtype: pl.Categorical) -> pl.Expr:
+    """A column's codes: 0 for an empty value, 1 + the value's category in `dtype` otherwise."""
+    return (pl.col(name).cast(pl.String).cast(dtype).to_physical() + 1).fill_null(0).cast(pl.UInt32)
+
+
+@dataclass
+class TrainCodes:
+    """Train's text columns read once as dense codes: what both fitting and encoding need.
+
+    Column `names[j]` of train's row i is `array()[i, j]`: 0 for an empty value, k + 1 for the
+    k-th category of the column's own polars Categories (`dtypes`). The codes sit in a file of
+    the build folder (read back mapped: memory holds a chunk, not the split). Their per-code
+    counts are train's value counts, and encoding is one table lookup per code instead of one
+    string lookup per value. Other splits are coded against the same Categories as they are
+    encoded: a value train never had gets a new code, which maps to the out-of-vocabulary id."""
+
+    names: list[str]
+    dtypes: dict[str, pl.Categorical]
+    anchors: dict[str, pl.Series] = field(repr=False)  # keep the dtypes' values (see code_values)
+    values: dict[str, pl.Series]  # name -> train's distinct values, in code order (code - 1)
+    occurrences: dict[str, np.ndarray]  # name -> how often each value occurs in train
+    path: Path
+    rows: int
+    _ids: dict[tuple[str, int], np.ndarray] = field(default_factory=dict, repr=False)
+
+    def counts(self) -> pl.DataFrame:
+        """(field, value, count) of every non-empty value: what `value_counts` gives."""
+        index = pl.get_index_type()
+        parts = [
+            pl.DataFrame(
+                {
+                    "\0field": pl.repeat(name, len(self.values[name]), dtype=pl.String, eager=True),
+                    "\0value": self.values[name],
+                    "\0n": pl.Series(self.occurrences[name], dtype=index),
+                }
+            )
+            for name in self.names
+        ]
+        empty = pl.DataFrame(schema={"\0field": pl.String, "\0value": pl.String, "\0n": index})
+        return pl.concat([empty, *parts])
+
+    def ids(self, encoder: CategoricalEncoder, offset: int) -> np.ndarray:
+        """The table row of every code of a categorical field: code 0 (empty), then each value
+        encoded by the field's own expression, so a code maps to exactly what its value would."""
+        key = (encoder.name, offset)
+        if key not in self._ids:
+            values = pl.concat([pl.Series([None], dtype=pl.String), self.values[encoder.name]])
+            frame = pl.DataFrame({encoder.name: values})
+            self._ids[key] = frame.select(encoder.expression(offset)).to_series().to_numpy().astype(np.int32)
+        return self._ids[key]
+
+    def array(self) -> np.ndarray:
+        return np.memmap(self.path, dtype=np.uint32, mode="r", shape=(self.rows, len(self.names)))
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def code_values(frame: pl.LazyFrame, names: list[str], path: Path, file: str) -> TrainCodes:
+    """Read the named columns of train as text in one streamed pass, writing their codes to
+    `path` and counting every value (see TrainCodes)."""
+    dtypes = {name: pl.Categorical(pl.Categories.random()) for name in names}
+    # polars keeps a Categories' values only while some column of its type exists: these empty
+    # columns keep train's values (and so its codes) alive until the other splits are encoded
+    anchors = {name: pl.Series(name, [], dtype=dtype) for name, dtype in dtypes.items()}
+    # every column is read, the others too (and dropped), so that a row longer than the header
+    # fails here as in a full read: polars reports one only when the query reads every column
+    others = [c for c in frame.collect_schema() if c not in dtypes]
+    query = frame.select(
+        [_code(name, dtypes[name]).alias(name) for name in names] + [pl.col(c) for c in others]
+    )
+    totals = [np.zeros(1, np.int64) for _ in names]
+    rows = 0
+    try:
+        with open(path, "wb") as out:
+            for chunk in collect_batches(query, file, CHUNK_ROWS):
+                if not chunk.height:
+                    continue
+                codes = chunk.select(names).to_numpy(order="c")
+                for j, column in enumerate(codes.T):
+                    found = np.bincount(column)
+                    if len(found) > len(totals[j]):
+                        found[: len(totals[j])] += totals[j]
+                        totals[j] = found
+                    else:
+                        totals[j][: len(found)] += found
+                out.write(codes.tobytes())
+                rows += len(codes)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    values, occurrences = {}, {}
+    for j, name in enumerate(names):
+        values[name] = dtypes[name].categories.to_series().rename("\0value")
+        occurrences[name] = totals[j][1:]
+        if len(values[name]) != len(occurrences[name]) or values[name].null_count():
+            path.unlink(missing_ok=True)  # never encode with codes whose values are unknown
+            raise RuntimeError(f"{file}: column '{name}': polars returned an incomplete list of values")
+    return TrainCodes(names, dtypes, anchors, values, occurrences, path, rows)
 
 
 def value_counts(frame: pl.LazyFrame, names: list[str]) -> pl.LazyFrame:
