@@ -154,6 +154,16 @@ def test_cache_reused_when_unchanged_and_rebuilt_on_a_changed_byte(tmp_path):
     assert load(tmp_path, "embedding_dim=4").reused_cache  # the embedding size is not part of the key
 
 
+def test_one_folder_by_any_path_is_one_cache_entry(tmp_path, monkeypatch):
+    folder = csv_data(tmp_path)
+    first = load(tmp_path)
+    (tmp_path / "link").symlink_to(folder)
+    monkeypatch.chdir(tmp_path)
+    for path in ("data", "./link", str(tmp_path / "link" / ".." / "data")):
+        again = load(tmp_path, f"dataset.path={path}")
+        assert again.reused_cache and again.cache_dir == first.cache_dir, path
+
+
 @pytest.mark.parametrize(
     "replace, message",
     [

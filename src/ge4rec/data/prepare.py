@@ -123,6 +123,10 @@ def prepare_entry(cfg: DictConfig, cache_root: str | os.PathLike) -> CacheEntry:
         labels = {s: f"synthetic {s} split" for s in src.SPLITS}
     elif kind == "files":
         sources = src.resolve_sources(cfg, name)
+        # the files by their real location: the same folder given as a relative, absolute or
+        # linked path is one cache entry
+        spec_dict.pop("path", None)
+        spec_dict["file"] = {s.split: str(s.path.resolve()) for s in sources}
         sources_key = fingerprint_sources(
             {s.split: s.path for s in sources}, cache_root / "fingerprints.json", fingerprint == "mtime"
         )
