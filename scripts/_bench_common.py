@@ -294,7 +294,8 @@ def time_steps_only(cfg, data, epochs: int = 1, warmup: int = 1, max_steps: int 
 
 def time_fit(cfg, data) -> float:
     """Training samples/s of Trainer.fit for one epoch, timed as a whole: the training pass, the
-    validation pass and the best-state copy of the epoch, then the final valid and test passes."""
+    validation pass and the best-state copy of the epoch, then the test pass (the best epoch's valid
+    metrics are kept, not computed again)."""
     from omegaconf import OmegaConf
 
     cfg = OmegaConf.merge(cfg, {"trainer": {"max_epochs": 1, "progress": False}})

@@ -12,7 +12,7 @@ What is compared (training samples/s, one epoch of the train split, batch 4096, 
   `loop`: train_step over the loader, no validation; `steps`: train_step over batches prepared
   before the clock starts (no data pipeline).
 - ge4rec `fit`: Trainer.fit(max_epochs=1) timed as a whole: the training pass, the validation pass
-  and best-state copy of the epoch, then the final valid and test passes; `loop`: Trainer.train_step
+  and best-state copy of the epoch, then the test pass (valid is not scored again); `loop`: Trainer.train_step
   over the epoch's reshuffled in-memory batches (batch slicing included), no evaluation; `steps`:
   train_step over batches prepared before the clock starts. DIS and SFG (gamma 1, ReLU, dense).
 Each tool runs in its own process (FuxiCTR in .bench/fuxictr-venv, built on first use); model by

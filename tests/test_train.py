@@ -84,19 +84,28 @@ def test_run_record_metrics_json_checkpoint_and_results_row(tmp_path):
     assert set(COLUMNS) <= set(read_results(tmp_path / "results").columns)
 
 
-def test_the_best_checkpoint_is_what_gets_tested(tmp_path):
+def test_the_best_checkpoint_is_what_gets_tested(tmp_path, monkeypatch):
+    """The test split is scored with the best epoch's weights; the valid metrics reported are
+    those of the same weights, kept from the epoch that reached them (valid is not scored again:
+    one valid pass per epoch and one test pass in all)."""
     from ge4rec.data import load_dataset
     from ge4rec.models import build_model
     from ge4rec.paradigms import build_paradigm
+    from ge4rec.train import loop
     from ge4rec.train.loop import evaluate
 
+    passes = []
+    monkeypatch.setattr(loop, "evaluate", lambda *a, **k: passes.append(a[4]) or evaluate(*a, **k))
     cfg = compose_config([*TINY, "model=fm", "paradigm=sfg", "trainer.max_epochs=4"], tmp_path)
     metrics = train_run(cfg, tmp_path / "run")
+    assert len(passes) == 5 and passes[-1] == "test split"
     data = load_dataset(cfg.dataset, cfg.cache_dir)
     model = build_model(dict(cfg.model), data.schema, int(cfg.embedding_dim), build_paradigm(cfg.paradigm))
     model.load_state_dict(torch.load(tmp_path / "run" / "checkpoint.pt"))
     reloaded = evaluate(model, data.splits["test"], 4096, torch.device("cpu"))
     assert reloaded["auc"] == pytest.approx(metrics["test"]["auc"], abs=1e-6)
+    rescored = evaluate(model, data.splits["valid"], int(cfg.trainer.eval_batch_size), torch.device("cpu"))
+    assert rescored == pytest.approx(metrics["valid"], abs=1e-6)
     best = max(metrics["history"], key=lambda h: h["valid_auc"])
     assert best["epoch"] == metrics["best_epoch"]
 

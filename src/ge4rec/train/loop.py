@@ -250,6 +250,7 @@ class Trainer:
         factor, min_lr = cfg.lr_factor, cfg.min_lr
         max_epochs = cfg.max_epochs
         best_score, best_epoch, best_state = -math.inf, 0, None
+        best_valid: dict[str, Any] | None = None  # the valid metrics of best_state
         bad_epochs = 0
         history: list[dict[str, Any]] = []
         train_seconds, rows_seen, stopped = 0.0, 0, "max_epochs"
@@ -361,7 +362,7 @@ class Trainer:
                 history.append(record)
                 if improved:
                     best_score, best_epoch, bad_epochs = score, epoch, 0
-                    best_state = copy.deepcopy(model.state_dict())
+                    best_state, best_valid = copy.deepcopy(model.state_dict()), valid
                     if checkpoint is not None:
                         save_torch(checkpoint, best_state)
                 else:
@@ -384,7 +385,11 @@ class Trainer:
                     stop.check(done)
         if best_state is not None:
             model.load_state_dict(best_state)
-        valid = evaluate(model, splits["valid"], eval_batch, device, "valid split", precision)
+        # the best state was evaluated on valid when it was reached (the same weights, batches and
+        # code): its metrics are kept rather than computed again; after a resume they are not known
+        if best_valid is None:
+            best_valid = evaluate(model, splits["valid"], eval_batch, device, "valid split", precision)
+        valid = best_valid
         test = evaluate(model, splits["test"], eval_batch, device, "test split", precision)
         return TrainResult(
             best_epoch=best_epoch,
