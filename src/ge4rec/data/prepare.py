@@ -277,16 +277,14 @@ def _build(
     decisions += _check_column_types(pre, columns, labels)
     reports = {s: pre.check(frames[s], labels[s], statistics=s == "train") for s in splits}
     pre.fit(frames["train"], labels["train"], counts, reports["train"].statistics)
-    try:
-        rows = {
-            split: pre.transform_to(
-                frames[split], folder, split, reports[split].rows, labels[split], codes, split == "train"
-            )
-            for split in splits
-        }
-    finally:
-        if codes is not None:
-            codes.remove()
+    rows = {
+        split: pre.transform_to(
+            frames[split], folder, split, reports[split].rows, labels[split], codes, split == "train"
+        )
+        for split in splits
+    }
+    if codes is not None:  # not part of the entry (a failed build's folder goes whole)
+        codes.remove()
     decisions += _fill_decisions(pre, reports, labels)
     pre.save(folder)
     meta = {

@@ -400,11 +400,11 @@ class Preprocessor:
             "positives": (y == 1.0).sum(),
             "negatives": (y == 0.0).sum(),
         }
-        wanted = {f"\0fit\0{key}": expr for key, expr in self.statistics().items()} if statistics else {}
+        wanted = self.statistics() if statistics else {}  # keys hold "\0": none is a total's name
         numeric = [e for e in self.encoders if isinstance(e, (NumericEncoder, BucketEncoder))]
         numeric_stats = column_stats(frame, [e.name for e in numeric], _NUMERIC_PROBES, file, totals | wanted)
         stats = numeric_stats[TOTALS]
-        fitted = {key[len("\0fit\0") :]: stats[key] for key in wanted}
+        fitted = {key: stats[key] for key in wanted}
         rows = stats["rows"]
         if rows == 0:
             raise DataError(f"{file}: no rows (expected at least one)")
@@ -662,10 +662,11 @@ class Preprocessor:
             stop = start + df.height
             if array is not None and stop > len(array):
                 raise DataError(f"{file}: more rows than read before: did the file change meanwhile?")
+            block = np.asarray(array[start:stop]) if array is not None else None  # one read a chunk
             out = {}
             for name, table in ids.items():
-                if array is not None:
-                    out[name] = table[array[start:stop, column_of[name]]]
+                if block is not None:
+                    out[name] = table[block[:, column_of[name]]]
                     continue
                 column = df[name].to_numpy()
                 if len(column) and column.max() >= len(table):  # values train never had
@@ -843,30 +844,26 @@ def code_values(frame: pl.LazyFrame, names: list[str], path: Path, file: str) ->
     )
     totals = [np.zeros(1, np.int64) for _ in names]
     rows = 0
-    try:
-        with open(path, "wb") as out:
-            for chunk in collect_batches(query, file, CHUNK_ROWS):
-                if not chunk.height:
-                    continue
-                codes = chunk.select(names).to_numpy(order="c")
-                for j, column in enumerate(codes.T):
-                    found = np.bincount(column)
-                    if len(found) > len(totals[j]):
-                        found[: len(totals[j])] += totals[j]
-                        totals[j] = found
-                    else:
-                        totals[j][: len(found)] += found
-                out.write(codes.tobytes())
-                rows += len(codes)
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
+    with open(path, "wb") as out:  # in the caller's build folder, which a failed build removes
+        for chunk in collect_batches(query, file, CHUNK_ROWS):
+            if not chunk.height:
+                continue
+            codes = chunk.select(names).to_numpy(order="c")
+            for j, column in enumerate(codes.T):
+                found = np.bincount(column)
+                if len(found) > len(totals[j]):
+                    found[: len(totals[j])] += totals[j]
+                    totals[j] = found
+                else:
+                    totals[j][: len(found)] += found
+            out.write(codes.tobytes())
+            rows += len(codes)
     values, occurrences = {}, {}
     for j, name in enumerate(names):
         values[name] = dtypes[name].categories.to_series().rename("\0value")
         occurrences[name] = totals[j][1:]
         if len(values[name]) != len(occurrences[name]) or values[name].null_count():
-            path.unlink(missing_ok=True)  # never encode with codes whose values are unknown
+            # never encode with codes whose values are unknown
             raise RuntimeError(f"{file}: column '{name}': polars returned an incomplete list of values")
     return TrainCodes(names, dtypes, anchors, values, occurrences, path, rows)
 

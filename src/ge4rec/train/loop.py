@@ -245,12 +245,11 @@ class Trainer:
         else:
             warning = full_shuffle_warning(train)
             if warning:
-                (self.console or Console(stderr=True)).print(warning, markup=False, highlight=False)
+                self.console.print(warning, markup=False, highlight=False)
         patience, lr_patience = cfg.patience, cfg.lr_patience
         factor, min_lr = cfg.lr_factor, cfg.min_lr
         max_epochs = cfg.max_epochs
         best_score, best_epoch, best_state = -math.inf, 0, None
-        best_valid: dict[str, Any] | None = None  # the valid metrics of best_state
         bad_epochs = 0
         history: list[dict[str, Any]] = []
         train_seconds, rows_seen, stopped = 0.0, 0, "max_epochs"
@@ -362,7 +361,7 @@ class Trainer:
                 history.append(record)
                 if improved:
                     best_score, best_epoch, bad_epochs = score, epoch, 0
-                    best_state, best_valid = copy.deepcopy(model.state_dict()), valid
+                    best_state = copy.deepcopy(model.state_dict())
                     if checkpoint is not None:
                         save_torch(checkpoint, best_state)
                 else:
@@ -385,11 +384,13 @@ class Trainer:
                     stop.check(done)
         if best_state is not None:
             model.load_state_dict(best_state)
-        # the best state was evaluated on valid when it was reached (the same weights, batches and
-        # code): its metrics are kept rather than computed again; after a resume they are not known
-        if best_valid is None:
-            best_valid = evaluate(model, splits["valid"], eval_batch, device, "valid split", precision)
-        valid = best_valid
+        # the best state was scored on valid in the epoch that reached it (the same weights, batches
+        # and code): its history record holds those metrics, so valid is not scored again
+        best = [r for r in history if r["epoch"] == best_epoch]
+        if best_state is not None and best:
+            valid = {"auc": best[0]["valid_auc"], "logloss": best[0]["valid_logloss"]}
+        else:
+            valid = evaluate(model, splits["valid"], eval_batch, device, "valid split", precision)
         test = evaluate(model, splits["test"], eval_batch, device, "test split", precision)
         return TrainResult(
             best_epoch=best_epoch,
