@@ -277,6 +277,7 @@ def _build(
     decisions += _check_column_types(pre, columns, labels)
     reports = {s: pre.check(frames[s], labels[s], statistics=s == "train") for s in splits}
     pre.fit(frames["train"], labels["train"], counts, reports["train"].statistics)
+    del counts  # in the vocabularies now: its memory goes before the splits are encoded
     rows = {
         split: pre.transform_to(
             frames[split], folder, split, reports[split].rows, labels[split], codes, split == "train"

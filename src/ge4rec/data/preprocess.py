@@ -639,6 +639,8 @@ class Preprocessor:
             if codes is not None and isinstance(e, CategoricalEncoder) and e.name in codes.dtypes
         ]
         ids = {e.name: codes.ids(e, off) for e, off in by_code} if codes is not None else {}
+        if codes is not None:  # every id is looked up: train's values and counts are not needed again
+            codes.release()
         dtypes = codes.dtypes if codes is not None else {}
         column_of = {name: j for j, name in enumerate(codes.names)} if codes is not None else {}
         categorical = [
@@ -821,6 +823,12 @@ class TrainCodes:
             frame = pl.DataFrame({encoder.name: values})
             self._ids[key] = frame.select(encoder.expression(offset)).to_series().to_numpy().astype(np.int32)
         return self._ids[key]
+
+    def release(self) -> None:
+        """Drop train's values and counts once every id is looked up (they hold a copy of each
+        distinct value; the Categories that code the other splits stay)."""
+        self.values.clear()
+        self.occurrences.clear()
 
     def array(self) -> np.ndarray:
         return np.memmap(self.path, dtype=np.uint32, mode="r", shape=(self.rows, len(self.names)))
