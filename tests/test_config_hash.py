@@ -87,3 +87,18 @@ def test_precision_and_compile_are_part_of_the_hash_and_data_placement_is_not(hy
     )
     for placement in ("true", "false", "auto"):
         assert hash_of(f"trainer.data_on_device={placement}") == before
+
+
+def test_optimizer_kernel_is_part_of_the_hash_and_loop_matches_earlier_stores(hydra_configs):
+    """Runs recorded before trainer.optimizer_kernel existed used torch's plain Adam: `loop`
+    matches them; the fused default rounds differently, so its runs have a hash of their own."""
+    cfg = compose(config_name="train")
+    assert cfg.trainer.optimizer_kernel == "fused"
+    earlier = json.loads(json.dumps(cfg_container(cfg)))
+    earlier["trainer"].pop("optimizer_kernel")
+
+    def hash_of(*overrides: str) -> str:
+        return config_hash(compose(config_name="train", overrides=list(overrides)))
+
+    assert hash_of("trainer.optimizer_kernel=loop") == config_hash(earlier)
+    assert len({hash_of(), hash_of("trainer.optimizer_kernel=foreach"), config_hash(earlier)}) == 3

@@ -206,3 +206,16 @@ def test_block_shuffle_trains_reproducibly_and_is_recorded_in_the_config(tmp_pat
     full = train_tiny(tmp_path, "full", "model=fm", "paradigm=sfg")
     assert full["test"] != a["test"]  # a different order of batches, so different numbers
     assert "shuffle: blocks" in (tmp_path / "a" / "config.yaml").read_text()
+
+
+def test_optimizer_kernels_train_the_same_model(tmp_path):
+    """foreach gives loop's bits; fused is reproducible and differs from them only by rounding."""
+    loop = train_tiny(tmp_path, "loop", "model=deepfm", "trainer.optimizer_kernel=loop")
+    foreach = train_tiny(tmp_path, "foreach", "model=deepfm", "trainer.optimizer_kernel=foreach")
+    fused = train_tiny(tmp_path, "fused", "model=deepfm")
+    again = train_tiny(tmp_path, "again", "model=deepfm", "trainer.optimizer_kernel=fused")
+    assert foreach["test"] == loop["test"] and foreach["history"] == loop["history"]
+    assert fused["test"] == again["test"]
+    for metric in ("auc", "logloss"):
+        assert fused["test"][metric] == pytest.approx(loop["test"][metric], abs=2e-3)
+    assert "optimizer_kernel: foreach" in (tmp_path / "foreach" / "config.yaml").read_text()

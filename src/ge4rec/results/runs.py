@@ -55,6 +55,7 @@ NEUTRAL_CONFIG_VALUES: dict[str, Any] = {
     "trainer.shuffle_window": 16,
     "trainer.precision": "fp32",
     "trainer.compile": False,
+    "trainer.optimizer_kernel": "loop",  # earlier runs' Adam; the fused default rounds differently
 }
 
 PARADIGMS = ("disc", "sfg")  # the two sides of every comparison: DIS and SFG

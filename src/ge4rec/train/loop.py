@@ -187,7 +187,8 @@ class Trainer:
         return loss.detach()
 
     def optimizer(self, model: CTRModel) -> torch.optim.Optimizer:
-        return torch.optim.Adam(model.parameters(), lr=self.cfg.lr)
+        kernel = {"fused": {"fused": True}, "foreach": {"foreach": True}, "loop": {"foreach": False}}
+        return torch.optim.Adam(model.parameters(), lr=self.cfg.lr, **kernel[self.cfg.optimizer_kernel])
 
     def compiled(self, model: CTRModel) -> Callable:
         """The forward pass training calls: with trainer.compile, torch.compile of the model (it
