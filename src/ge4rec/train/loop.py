@@ -187,8 +187,10 @@ class Trainer:
         return loss.detach()
 
     def optimizer(self, model: CTRModel) -> torch.optim.Optimizer:
-        kernel = {"fused": {"fused": True}, "foreach": {"foreach": True}, "loop": {"foreach": False}}
-        return torch.optim.Adam(model.parameters(), lr=self.cfg.lr, **kernel[self.cfg.optimizer_kernel])
+        kernel = self.cfg.optimizer_kernel  # fused | foreach | loop (torch's per-tensor update)
+        fused = True if kernel == "fused" else None
+        foreach = None if kernel == "fused" else kernel == "foreach"
+        return torch.optim.Adam(model.parameters(), lr=self.cfg.lr, fused=fused, foreach=foreach)
 
     def compiled(self, model: CTRModel) -> Callable:
         """The forward pass training calls: with trainer.compile, torch.compile of the model (it
