@@ -224,7 +224,8 @@ class _Training:
         return self.trainer.train_step(self.model, batch, self.optimizer, self.params)
 
     def batches(self):
-        return self.train.batches(self.batch_size, shuffle=True, generator=self.generator)
+        options = self.trainer.shuffle_options()  # trainer.shuffle, as fit reads it
+        return self.train.batches(self.batch_size, shuffle=True, generator=self.generator, **options)
 
 
 def _training(cfg, data) -> _Training:

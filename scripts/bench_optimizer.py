@@ -9,7 +9,8 @@ that Adam's update of the whole table takes (every row of it, every step, as tor
 The data set is the one scripts/bench_scale.py builds (`criteo_kaggle` over
 .bench/data/kaggle_N, its cache in .bench/scale/N/cache): run that first for the same N. Batches
 come from the training split by block shuffling (trainer.shuffle=blocks), so the whole split is
-never gathered. Each round times every kernel once per model and paradigm, in turn, from the same
+never gathered, and are sliced before the clock starts: the timed part is Trainer.train_step
+alone (_bench_common.time_steps_only). Each round times every kernel once per model and paradigm, in turn, from the same
 freshly built model and the same batches; a ratio is the median over rounds of the per-round
 ratios to `loop`, so machine noise hits the kernels alike.
 """
@@ -18,11 +19,16 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from pathlib import Path
 
-import torch
-from _bench_common import command_line, compose, machine_line, markdown_table, write_docs_section
+from _bench_common import (
+    command_line,
+    compose,
+    machine_line,
+    markdown_table,
+    time_steps_only,
+    write_docs_section,
+)
 
 from ge4rec.data import load_dataset
 from ge4rec.run import build_run
@@ -31,27 +37,6 @@ REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / ".bench"
 KERNELS = ("loop", "foreach", "fused")
 TITLE = "Adam kernels on a large embedding table"
-
-
-def time_steps(cfg, data, steps: int, warmup: int) -> float:
-    """Samples/s over `steps` training steps after `warmup` untimed ones."""
-    run = build_run(cfg, device="cpu", data=data)
-    model, trainer = run.model, run.trainer
-    optimizer = trainer.optimizer(model)
-    params = [p for p in model.parameters() if p.requires_grad]
-    generator = torch.Generator().manual_seed(0)
-    batches = data.splits["train"].batches(
-        int(cfg.trainer.batch_size), shuffle=True, generator=generator, block_rows=65536, window=16
-    )
-    model.train()
-    for _ in range(warmup):
-        trainer.train_step(model, next(batches), optimizer, params)
-    rows, start = 0, time.perf_counter()
-    for _ in range(steps):
-        batch = next(batches)
-        trainer.train_step(model, batch, optimizer, params)
-        rows += len(batch)
-    return rows / (time.perf_counter() - start)
 
 
 def main() -> None:
@@ -73,7 +58,13 @@ def main() -> None:
         raise SystemExit(
             f"{source}/train.txt is missing: run scripts/bench_scale.py --rows {args.rows} first"
         )
-    common = ["dataset=criteo_kaggle", f"dataset.path={source}", f"cache_dir={cache}"]
+    # block shuffling: a batch is cut from one window of blocks, the split is never gathered whole
+    common = [
+        "dataset=criteo_kaggle",
+        f"dataset.path={source}",
+        f"cache_dir={cache}",
+        "trainer.shuffle=blocks",
+    ]
     data = None
     speed: dict[tuple[str, str], list[float]] = {}
     parameters: dict[str, int] = {}
@@ -88,7 +79,8 @@ def main() -> None:
                     parameters[spec] = sum(
                         p.numel() for p in build_run(cfg, device="cpu", data=data).model.parameters()
                     )
-                speed.setdefault((spec, kernel), []).append(time_steps(cfg, data, args.steps, args.warmup))
+                rate = time_steps_only(cfg, data, warmup=args.warmup, max_steps=args.steps)
+                speed.setdefault((spec, kernel), []).append(rate)
                 print(f"round {r + 1} {spec} {kernel}: {speed[spec, kernel][-1]:,.0f} samples/s", flush=True)
 
     rows = []

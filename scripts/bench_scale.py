@@ -37,6 +37,7 @@ from _bench_common import (
     write_docs_section,
 )
 from make_criteo_like import criteo_fields, write_dataset, write_once
+from omegaconf import OmegaConf
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / ".bench"
@@ -98,6 +99,7 @@ def measure(rows: int, args) -> dict:
         "samples_per_second": metrics["samples_per_second"],
         "test_auc": metrics["test"]["auc"],
         "run_bytes": folder_bytes(run_dir),
+        "optimizer_kernel": OmegaConf.load(run_dir / "config.yaml").trainer.optimizer_kernel,
     }
 
 
@@ -150,7 +152,8 @@ def report(results: list[dict], args) -> str:
     growth = ("\n" + "\n".join(marginal) + "\n") if marginal else ""
     return (
         f"{machine_line(args.threads)}. `{command_line()}`: `criteo_kaggle` on a Criteo-shaped raw "
-        f"file, `{args.model}` under `{args.paradigm}`, one epoch, `trainer.shuffle={args.shuffle}`.\n\n"
+        f"file, `{args.model}` under `{args.paradigm}`, one epoch, `trainer.shuffle={args.shuffle}`, "
+        f"`trainer.optimizer_kernel={results[0]['optimizer_kernel']}`.\n\n"
         f"{table}\n{growth}\n{disk}\n"
     )
 

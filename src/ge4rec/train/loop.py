@@ -186,6 +186,12 @@ class Trainer:
         optimizer.step()
         return loss.detach()
 
+    def shuffle_options(self) -> dict[str, int]:
+        """The keyword arguments of SplitTensors.batches that trainer.shuffle asks for (none: full)."""
+        if self.cfg.shuffle == "blocks":
+            return {"block_rows": self.cfg.shuffle_block_rows, "window": self.cfg.shuffle_window}
+        return {}
+
     def optimizer(self, model: CTRModel) -> torch.optim.Optimizer:
         kernel = self.cfg.optimizer_kernel  # fused | foreach | loop (torch's per-tensor update)
         fused = True if kernel == "fused" else None
@@ -242,10 +248,8 @@ class Trainer:
         precision = cfg.precision
         generator = shuffle_generator(device, self.seed)
         batch_size, eval_batch = cfg.batch_size, cfg.eval_batch_size
-        blocks = {}
-        if cfg.shuffle == "blocks":
-            blocks = {"block_rows": cfg.shuffle_block_rows, "window": cfg.shuffle_window}
-        else:
+        blocks = self.shuffle_options()
+        if not blocks:
             warning = full_shuffle_warning(train)
             if warning:
                 self.console.print(warning, markup=False, highlight=False)
