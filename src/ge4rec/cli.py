@@ -206,10 +206,15 @@ def _choices(override) -> list[str]:
     return [override.get_value_element_as_str()] if override.value() is not None else []
 
 
-def validate_overrides(overrides: list[str], validate: Callable[[DictConfig], None] | None = None) -> None:
+def validate_overrides(
+    overrides: list[str], validate: Callable[[DictConfig], None] | None = None
+) -> DictConfig | None:
     """Compose every value each override can take, and reject what would fail inside a job, so a
     typo costs a one-line message instead of a traceback or a half-run sweep. The schemas
-    (ge4rec.config) reject wrong types and unknown keys while composing; validate() the values."""
+    (ge4rec.config) reject wrong types and unknown keys while composing; validate() the values.
+
+    Returns the config composed from `overrides` exactly as given, when one of the checks composed
+    it (no sweep and no hydra.* override), so a caller need not compose it again; else None."""
     from hydra import compose
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
@@ -233,21 +238,27 @@ def validate_overrides(overrides: list[str], validate: Callable[[DictConfig], No
                 if choice not in valid:
                     raise Ge4recError(f"unknown {key} '{choice}' (choose from: {', '.join(valid)})")
         prefix = text.split(key, 1)[0]  # '', '+', '++' or '~'
-        options.append([f"{prefix}{key}={c}" for c in choices] or [text])
+        if override.is_sweep_override():
+            options.append([f"{prefix}{key}={c}" for c in choices] or [text])
+        else:  # one value: the override as written
+            options.append([text])
 
     # every choice of every override, each with the first choice of the others
     combos = [[o[0] for o in options]]
     for i, choices in enumerate(options):
         for alternative in choices[1:]:
             combos.append([c if j != i else alternative for j, c in enumerate(combos[0])])
+    composed = []
     try:
         with shipped_configs("validate"):
             for combo in combos:
-                validate(compose(config_name="train", overrides=combo))
+                composed.append(compose(config_name="train", overrides=combo))
+                validate(composed[-1])
     except Ge4recError:
         raise
     except Exception as exc:
         raise Ge4recError(error_message(exc) or _one_line(exc)) from None
+    return composed[0] if len(combos) == 1 and combos[0] == list(overrides) else None
 
 
 def _one_line(exc: BaseException) -> str:

@@ -121,18 +121,19 @@ def _prepared(overrides: list[str], console):
     from ge4rec.data import prepare_entry
     from ge4rec.data.download import check_writable
 
-    validate_overrides(overrides, check_dataset_config)
+    cfg = validate_overrides(overrides, check_dataset_config)
     for override, text in zip(OverridesParser.create().parse_overrides(overrides), overrides):
         if override.is_sweep_override():
             raise Ge4recError(
                 f"data: '{text}' is a sweep; expected one value (one data set at a time: run the "
                 "command once per value)"
             )
-    try:
-        with shipped_configs("data"):
-            cfg = compose(config_name="train", overrides=overrides)
-    except Exception as exc:
-        raise Ge4recError(f"data: {_one_line(exc)}") from None
+    if cfg is None:  # not composed as given by the checks (a hydra.* override)
+        try:
+            with shipped_configs("data"):
+                cfg = compose(config_name="train", overrides=overrides)
+        except Exception as exc:
+            raise Ge4recError(f"data: {_one_line(exc)}") from None
     check_writable(Path(os.path.expanduser(str(cfg.cache_dir))), "cache_dir")
     start = time.perf_counter()
     with console.status(f"preparing {cfg.dataset.name} ..."):

@@ -32,6 +32,7 @@ from ge4rec.data.inference import counted_columns, field_specs, find_label, infe
 from ge4rec.data.preprocess import (
     PREPROCESSING_VERSION,
     BucketEncoder,
+    CategoricalEncoder,
     NumericEncoder,
     Options,
     Preprocessor,
@@ -255,7 +256,8 @@ def _build(
     codes: TrainCodes | None = None
     counts: pl.DataFrame | None = None
     if counted and len(counted) <= WIDE_COLUMNS:  # read once as codes: counted, then encoded from them
-        codes = code_values(frames["train"], counted, folder / _CODES_FILE, labels["train"])
+        keep = [label] + [s.name for s in specs if s.name not in counted]
+        codes = code_values(frames["train"], counted, folder / _CODES_FILE, labels["train"], keep)
         counts = codes.counts()
     elif counted:  # very many columns: one long group_by counts them (a select of each would not scale)
         counts = collect(value_counts(frames["train"], counted), labels["train"])
@@ -275,6 +277,12 @@ def _build(
             )
     pre = Preprocessor.from_specs(specs, label, options)
     decisions += _check_column_types(pre, columns, labels)
+    if codes is not None:  # train's other columns from the coding pass: the file is not parsed again
+        coded = set(codes.names)
+        read = [label] + [
+            e.name for e in pre.encoders if not (isinstance(e, CategoricalEncoder) and e.name in coded)
+        ]
+        frames = {**frames, "train": codes.frame(frames["train"], read)}
     reports = {s: pre.check(frames[s], labels[s], statistics=s == "train") for s in splits}
     pre.fit(frames["train"], labels["train"], counts, reports["train"].statistics)
     del counts  # in the vocabularies now: its memory goes before the splits are encoded

@@ -606,8 +606,9 @@ class Preprocessor:
             raise DataError(
                 f"{file}: {start:,} rows encoded, {rows:,} counted: did the file change meanwhile?"
             )
-        for out in outs.values():
-            out.flush()
+        # unmapped without msync: the pages are in the file (the page cache) for every reader, and
+        # the checksums in the entry's manifest catch a file the disk lost
+        outs.clear()
         return rows
 
     def _part_widths(self) -> dict[str, tuple[int, ...]]:
@@ -796,7 +797,18 @@ class TrainCodes:
     occurrences: dict[str, np.ndarray]  # name -> how often each value occurs in train
     path: Path
     rows: int
+    # train's other columns that the preprocessing reads (the label, numeric fields), kept from
+    # the same pass in Arrow IPC files next to the codes: checking and encoding train read them
+    # there instead of parsing the source again
+    kept: list[str] = field(default_factory=list)
+    kept_files: list[Path] = field(default_factory=list, repr=False)
     _ids: dict[tuple[str, int], np.ndarray] = field(default_factory=dict, repr=False)
+
+    def frame(self, source: pl.LazyFrame, columns: list[str]) -> pl.LazyFrame:
+        """Train's `columns`, from the kept files when they hold every one (else `source`)."""
+        if self.kept_files and set(columns) <= set(self.kept):
+            return pl.scan_ipc(self.kept_files)
+        return source
 
     def counts(self) -> pl.DataFrame:
         """(field, value, count) of every non-empty value: what `value_counts` gives."""
@@ -835,11 +847,16 @@ class TrainCodes:
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
+        for kept in self.kept_files:
+            kept.unlink(missing_ok=True)
 
 
-def code_values(frame: pl.LazyFrame, names: list[str], path: Path, file: str) -> TrainCodes:
+def code_values(
+    frame: pl.LazyFrame, names: list[str], path: Path, file: str, keep: list[str] | None = None
+) -> TrainCodes:
     """Read the named columns of train as text in one streamed pass, writing their codes to
-    `path` and counting every value (see TrainCodes)."""
+    `path` and counting every value (see TrainCodes). The `keep` columns are written as they are
+    read, to IPC files named after `path` (TrainCodes.frame reads them back)."""
     dtypes = {name: pl.Categorical(pl.Categories.random()) for name in names}
     # polars keeps a Categories' values only while some column of its type exists: these empty
     # columns keep train's values (and so its codes) alive until the other splits are encoded
@@ -850,30 +867,44 @@ def code_values(frame: pl.LazyFrame, names: list[str], path: Path, file: str) ->
     query = frame.select(
         [_code(name, dtypes[name]).alias(name) for name in names] + [pl.col(c) for c in others]
     )
+    keep = [c for c in keep or [] if c in others]
+    kept_files: list[Path] = []
     totals = [np.zeros(1, np.int64) for _ in names]
     rows = 0
     with open(path, "wb") as out:  # in the caller's build folder, which a failed build removes
         for chunk in collect_batches(query, file, CHUNK_ROWS):
             if not chunk.height:
                 continue
-            codes = chunk.select(names).to_numpy(order="c")
-            for j, column in enumerate(codes.T):
-                found = np.bincount(column)
+            if keep:
+                kept_files.append(path.with_name(f"{path.name}.{len(kept_files):06d}.arrow"))
+                chunk.select(keep).write_ipc(kept_files[-1], compression="lz4")
+            for j, name in enumerate(names):  # each column counted where it lies contiguous
+                found = np.bincount(chunk.get_column(name).to_numpy())
                 if len(found) > len(totals[j]):
                     found[: len(totals[j])] += totals[j]
                     totals[j] = found
                 else:
                     totals[j][: len(found)] += found
-            out.write(codes.tobytes())
+            codes = chunk.select(names).to_numpy(order="c")
+            out.write(memoryview(codes))
             rows += len(codes)
     values, occurrences = {}, {}
     for j, name in enumerate(names):
-        values[name] = dtypes[name].categories.to_series().rename("\0value")
+        values[name] = _categories(dtypes[name], len(totals[j]) - 1)
         occurrences[name] = totals[j][1:]
         if len(values[name]) != len(occurrences[name]) or values[name].null_count():
             # never encode with codes whose values are unknown
             raise RuntimeError(f"{file}: column '{name}': polars returned an incomplete list of values")
-    return TrainCodes(names, dtypes, anchors, values, occurrences, path, rows)
+    return TrainCodes(names, dtypes, anchors, values, occurrences, path, rows, keep, kept_files)
+
+
+def _categories(dtype: pl.Categorical, n: int) -> pl.Series:
+    """The first `n` values of a Categorical type, in code order (code - 1 in TrainCodes)."""
+    try:  # vectorised: the codes 0..n-1 as the type, read back as text
+        found = pl.Series(np.arange(n, dtype=np.uint32)).cat.to(dtype, strict=False).cast(pl.String)
+    except Exception:  # an API polars marks unstable: its loop over the values, in Python
+        found = dtype.categories.to_series().head(n)
+    return found.rename("\0value")
 
 
 def value_counts(frame: pl.LazyFrame, names: list[str]) -> pl.LazyFrame:
