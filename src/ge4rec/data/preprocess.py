@@ -588,27 +588,36 @@ class Preprocessor:
                 f"{file}: {codes.rows:,} rows read, {rows:,} counted: did the file change meanwhile?"
             )
         widths = self._part_widths()
-        outs = {
-            part: np.lib.format.open_memmap(
-                Path(folder) / f"{prefix}_{part}.npy", mode="w+", dtype=dtype, shape=(rows, *widths[part])
-            )
-            for part, dtype in ENCODED_PARTS.items()
-        }
-        start = 0
-        for chunk in self._encoded_chunks(frame, file, codes, coded):
-            stop = start + len(chunk["label"])
-            if stop > rows:
-                raise DataError(f"{file}: more rows than counted ({rows:,}): did the file change meanwhile?")
-            for part, array in chunk.items():
-                outs[part][start:stop] = array
-            start = stop
+        # written in row order, appended chunk by chunk (faster than filling a memory map, whose
+        # every new page faults); the header says the final shape, which the row checks enforce
+        outs = {}
+        try:
+            for part, dtype in ENCODED_PARTS.items():
+                outs[part] = open(Path(folder) / f"{prefix}_{part}.npy", "wb")
+                header = {
+                    "descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+                    "fortran_order": False,
+                    "shape": (rows, *widths[part]),
+                }
+                np.lib.format.write_array_header_1_0(outs[part], header)
+            start = 0
+            for chunk in self._encoded_chunks(frame, file, codes, coded):
+                stop = start + len(chunk["label"])
+                if stop > rows:
+                    raise DataError(
+                        f"{file}: more rows than counted ({rows:,}): did the file change meanwhile?"
+                    )
+                for part, array in chunk.items():
+                    if array.size:
+                        outs[part].write(memoryview(np.ascontiguousarray(array, dtype=ENCODED_PARTS[part])))
+                start = stop
+        finally:
+            for out in outs.values():
+                out.close()
         if start != rows:
             raise DataError(
                 f"{file}: {start:,} rows encoded, {rows:,} counted: did the file change meanwhile?"
             )
-        # unmapped without msync: the pages are in the file (the page cache) for every reader, and
-        # the checksums in the entry's manifest catch a file the disk lost
-        outs.clear()
         return rows
 
     def _part_widths(self) -> dict[str, tuple[int, ...]]:
@@ -659,59 +668,62 @@ class Preprocessor:
                 exprs.append(e.expression(offset).alias(e.name))
         query = frame.select(exprs)
         array = codes.array() if coded and codes is not None and ids else None
-        oov = {e.name: off + OOV_ID for e, off in by_code}
+        table = _CodeTable(ids, [e.name for e, _ in by_code], [off + OOV_ID for _, off in by_code])
+        in_file = [column_of[name] for name in table.names]
+        if in_file == list(range(len(codes.names) if codes is not None else 0)):
+            in_file = []  # the file's columns as they are
 
-        def looked_up(df: pl.DataFrame, start: int) -> dict[str, np.ndarray]:
+        def looked_up(df: pl.DataFrame, start: int) -> tuple[list[str], np.ndarray]:
+            if not table.names:
+                return [], np.zeros((df.height, 0), np.int32)
+            if array is None:  # the query's codes
+                return table.names, table.lookup(df.select(table.names).to_numpy(order="c"))
             stop = start + df.height
-            if array is not None and stop > len(array):
+            if stop > len(array):
                 raise DataError(f"{file}: more rows than read before: did the file change meanwhile?")
-            block = np.asarray(array[start:stop]) if array is not None else None  # one read a chunk
-            out = {}
-            for name, table in ids.items():
-                if block is not None:
-                    out[name] = table[block[:, column_of[name]]]
-                    continue
-                column = df[name].to_numpy()
-                if len(column) and column.max() >= len(table):  # values train never had
-                    table = np.concatenate(
-                        [table, np.full(column.max() + 1 - len(table), oov[name], np.int32)]
-                    )
-                    ids[name] = table
-                out[name] = table[column]
-            return out
+            block = np.asarray(array[start:stop])  # one read a chunk
+            return table.names, table.lookup(block[:, in_file] if in_file else block)
 
         if joined:
             df = collect(query, file)
             found = _lookup_by_join(frame, joined, df.height, file)
             extra = {e.name: found[:, k] for k, (e, _) in enumerate(joined)}
-            yield self._assemble(df, extra | looked_up(df, 0))
+            yield self._assemble(df, extra, looked_up(df, 0))
             return
         start = 0
         for df in collect_batches(query, file, CHUNK_ROWS):
             if df.height:
-                yield self._assemble(df, looked_up(df, start))
+                yield self._assemble(df, {}, looked_up(df, start))
                 start += df.height
 
-    def _assemble(self, df: pl.DataFrame, extra: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def _assemble(
+        self, df: pl.DataFrame, extra: dict[str, np.ndarray], looked: tuple[list[str], np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        """A chunk's parts from the query's columns, `extra` columns, and the `looked` up block
+        of coded columns (their names, [rows, len(names)] ids)."""
         n = df.height
-        columns = {name: df[name].to_numpy() for name in df.columns}
-        columns.update(extra)
+        names, block = looked
         groups = self._groups()
         out = {"label": df["\0label"].cast(pl.Float32).to_numpy()}
-        out["cat"] = (
-            np.stack([columns[e.name] for e in groups[CATEGORICAL]], axis=1).astype(np.int32)
-            if groups[CATEGORICAL]
-            else np.zeros((n, 0), np.int32)
-        )
+        wanted = [e.name for e in groups[CATEGORICAL]]
+
+        def column(name: str) -> np.ndarray:
+            return extra[name] if name in extra else df[name].to_numpy()
+
+        if wanted == names:  # every categorical column looked up, in table order: the block is it
+            out["cat"] = block
+        else:
+            out["cat"] = np.empty((n, len(wanted)), np.int32)
+            position = {name: k for k, name in enumerate(names)}
+            for k, name in enumerate(wanted):
+                out["cat"][:, k] = block[:, position[name]] if name in position else column(name)
         out["num"] = (
-            np.stack([columns[e.name] for e in groups[NUMERIC]], axis=1).astype(np.float32)
+            np.stack([column(e.name) for e in groups[NUMERIC]], axis=1, dtype=np.float32)
             if groups[NUMERIC]
             else np.zeros((n, 0), np.float32)
         )
         out["seq"] = (
-            np.concatenate([columns[e.name].reshape(n, e.width) for e in groups[SEQUENCE]], axis=1).astype(
-                np.int32
-            )
+            np.concatenate([column(e.name).reshape(n, e.width) for e in groups[SEQUENCE]], axis=1, dtype=np.int32)
             if groups[SEQUENCE]
             else np.zeros((n, 0), np.int32)
         )
@@ -774,6 +786,26 @@ class Preprocessor:
         return pre
 
 
+class _CodeTable:
+    """The ids of every code of several coded columns, in one table: a block of codes
+    ([rows, columns], uint32, a column per name) becomes a block of ids in one gather. A code
+    past a column's own ids (a value train never had) gets its out-of-vocabulary id."""
+
+    def __init__(self, ids: dict[str, np.ndarray], names: list[str], oov: list[int]):
+        self.names = names
+        tables = [np.append(ids[name], np.int32(o)) for name, o in zip(names, oov)]
+        sizes = np.array([len(t) for t in tables], dtype=np.int64)
+        self.limits = (sizes - 1).astype(np.uint32)  # each column's out-of-vocabulary slot
+        self.starts = np.cumsum(sizes) - sizes
+        self.ids = np.concatenate(tables).astype(np.int32, copy=False) if tables else np.zeros(0, np.int32)
+
+    def lookup(self, block: np.ndarray) -> np.ndarray:
+        # positions as intp: np.take would convert narrower ones itself, slower
+        index = np.minimum(block, self.limits).astype(np.intp)
+        index += self.starts
+        return np.take(self.ids, index)
+
+
 def _code(name: str, dtype: pl.Categorical) -> pl.Expr:
     """A column's codes: 0 for an empty value, 1 + the value's category in `dtype` otherwise."""
     return (pl.col(name).cast(pl.String).cast(dtype).to_physical() + 1).fill_null(0).cast(pl.UInt32)
@@ -827,13 +859,23 @@ class TrainCodes:
         return pl.concat([empty, *parts])
 
     def ids(self, encoder: CategoricalEncoder, offset: int) -> np.ndarray:
-        """The table row of every code of a categorical field: code 0 (empty), then each value
-        encoded by the field's own expression, so a code maps to exactly what its value would."""
+        """The table row of every code of a categorical field, as its expression would encode the
+        code's value: code 0 (empty) the missing row, a vocabulary value its row, any other
+        value the out-of-vocabulary row. The vocabulary's values are coded with train's own
+        Categories (they are train values), so no value is compared as text again."""
         key = (encoder.name, offset)
         if key not in self._ids:
-            values = pl.concat([pl.Series([None], dtype=pl.String), self.values[encoder.name]])
-            frame = pl.DataFrame({encoder.name: values})
-            self._ids[key] = frame.select(encoder.expression(offset)).to_series().to_numpy().astype(np.int32)
+            assert encoder.vocabulary is not None, "fitted"
+            n = len(self.occurrences[encoder.name])
+            found = encoder.vocabulary.cast(self.dtypes[encoder.name], strict=False).to_physical()
+            positions = found.to_numpy().astype(np.int64, copy=False)
+            if found.null_count() or (len(positions) and positions.max() >= n):
+                # a vocabulary is fitted on train's values: never encode with codes that disagree
+                raise RuntimeError(f"field '{encoder.name}': a vocabulary value has no code in train")
+            table = np.full(n + 1, offset + OOV_ID, dtype=np.int32)
+            table[0] = offset + (MISSING_ID if encoder.missing == "token" else OOV_ID)
+            table[positions + 1] = np.arange(len(positions), dtype=np.int32) + (offset + FIRST_VALUE_ID)
+            self._ids[key] = table
         return self._ids[key]
 
     def release(self) -> None:
