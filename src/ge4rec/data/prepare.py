@@ -16,6 +16,7 @@ import codecs
 import json
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from functools import cached_property
 from pathlib import Path
@@ -286,12 +287,25 @@ def _build(
     reports = {s: pre.check(frames[s], labels[s], statistics=s == "train") for s in splits}
     pre.fit(frames["train"], labels["train"], counts, reports["train"].statistics)
     del counts  # in the vocabularies now: its memory goes before the splits are encoded
-    rows = {
-        split: pre.transform_to(
-            frames[split], folder, split, reports[split].rows, labels[split], codes, split == "train"
-        )
-        for split in splits
-    }
+    pre.code_ids(codes)  # looked up once, before the splits are encoded side by side
+    # the splits are encoded at once, each in a thread: polars and numpy release the GIL, so one
+    # split's numpy work runs while another's file is parsed. Every split is waited for before
+    # the first failure (in split order) is raised.
+    with ThreadPoolExecutor(len(splits), thread_name_prefix="ge4rec-encode") as pool:
+        encoding = {
+            split: pool.submit(
+                pre.transform_to,
+                frames[split],
+                folder,
+                split,
+                reports[split].rows,
+                labels[split],
+                codes,
+                split == "train",
+            )
+            for split in splits
+        }
+    rows = {split: job.result() for split, job in encoding.items()}
     if codes is not None:  # not part of the entry (a failed build's folder goes whole)
         codes.remove()
     decisions += _fill_decisions(pre, reports, labels)

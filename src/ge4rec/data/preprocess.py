@@ -635,6 +635,20 @@ class Preprocessor:
             kind: [e for e, _ in order if e.table_type == kind] for kind in (CATEGORICAL, NUMERIC, SEQUENCE)
         }
 
+    def code_ids(self, codes: TrainCodes | None) -> tuple[list[tuple[_Encoder, int]], dict[str, np.ndarray]]:
+        """The categorical fields that `codes` holds (with their table offsets) and the id of
+        each of their codes. Once they are known, train's values and counts are released."""
+        if codes is None:
+            return [], {}
+        by_code = [
+            (e, off)
+            for e, off in self._table_order()
+            if isinstance(e, CategoricalEncoder) and e.name in codes.dtypes
+        ]
+        ids = {e.name: codes.ids(e, off) for e, off in by_code}
+        codes.release()  # every id is looked up: train's values and counts are not needed again
+        return by_code, ids
+
     def _encoded_chunks(
         self, frame: pl.LazyFrame, file: str, codes: TrainCodes | None = None, coded: bool = False
     ) -> Iterator[dict[str, np.ndarray]]:
@@ -643,14 +657,7 @@ class Preprocessor:
         up by one join of the long frame (WIDE_COLUMNS), which needs the whole split. A field in
         `codes` is looked up from its codes (from the codes file if `coded`, else from the query)."""
         order = self._table_order()
-        by_code = [
-            (e, off)
-            for e, off in order
-            if codes is not None and isinstance(e, CategoricalEncoder) and e.name in codes.dtypes
-        ]
-        ids = {e.name: codes.ids(e, off) for e, off in by_code} if codes is not None else {}
-        if codes is not None:  # every id is looked up: train's values and counts are not needed again
-            codes.release()
+        by_code, ids = self.code_ids(codes)
         dtypes = codes.dtypes if codes is not None else {}
         column_of = {name: j for j, name in enumerate(codes.names)} if codes is not None else {}
         categorical = [
@@ -966,13 +973,24 @@ def _vocabularies(counts: pl.DataFrame, min_counts: dict[str, int]) -> dict[str,
     """Each field's values seen at least min_count times, most frequent first (ties by value)."""
     if counts.height == 0:
         return {}
-    minimum = pl.DataFrame({"\0field": list(min_counts), "\0min": list(min_counts.values())})
-    kept = (
-        counts.join(minimum, on="\0field")
-        .filter(pl.col("\0n") >= pl.col("\0min"))
-        .sort(["\0field", "\0n", "\0value"], descending=[False, True, False])
+    names = list(min_counts)
+    minimum = pl.DataFrame(
+        {
+            "\0field": names,
+            "\0min": list(min_counts.values()),
+            "\0i": pl.Series(range(len(names)), dtype=pl.UInt32),  # sorts faster than the name
+        }
     )
-    return _split_by(kept["\0field"], kept["\0value"].rename("t"))
+    kept = (
+        counts.lazy()
+        .join(minimum.lazy(), on="\0field")
+        .filter(pl.col("\0n") >= pl.col("\0min"))
+        .sort(["\0i", "\0n", "\0value"], descending=[False, True, False])
+        .select("\0i", "\0value")
+        .collect(engine="streaming")
+    )
+    found = _split_by(kept["\0i"], kept["\0value"].rename("t"))
+    return {names[i]: values for i, values in found.items()}
 
 
 def _split_by(keys: pl.Series, values: pl.Series) -> dict[str, pl.Series]:
