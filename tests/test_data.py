@@ -384,6 +384,46 @@ def test_codes_encode_exactly_as_the_value_expressions(tmp_path, monkeypatch):
     assert not (tmp_path / "codes.tmp").exists()
 
 
+DECLARED = [
+    "dataset.exclude=[tags]",
+    "+dataset.field_options.price.type=numeric",
+    "+dataset.field_options.score.type=numeric",
+]
+
+
+@pytest.mark.parametrize("declared", [False, True], ids=["inferred", "declared"])
+def test_train_columns_kept_from_the_coding_pass_encode_as_the_file_does(tmp_path, monkeypatch, declared):
+    """Train's label and numeric columns, kept from the coding pass, give the cache that parsing
+    train again gives, byte for byte (numeric fill, z-scores, labels). They are used when they
+    hold every column the preprocessing reads: declared numeric fields are kept; text that type
+    inference makes numeric or a sequence is known only after the pass, so train is read again."""
+    from ge4rec.data.preprocess import TrainCodes
+
+    csv_data(tmp_path)
+    original = TrainCodes.frame
+    used = []
+
+    def spy(self, source, columns):
+        frame = original(self, source, columns)
+        used.append(frame is not source)
+        return frame
+
+    monkeypatch.setattr(TrainCodes, "frame", spy)
+    overrides = DECLARED if declared else []
+    kept = load(tmp_path, *overrides)
+    assert used == [declared]
+    monkeypatch.setattr(TrainCodes, "frame", lambda self, source, columns: source)
+    (tmp_path / "reread").mkdir()
+    (tmp_path / "reread" / "data").symlink_to(tmp_path / "data")
+    reread = load(tmp_path / "reread", *overrides)
+    files = sorted(p.name for p in kept.cache_dir.iterdir())
+    assert files == sorted(p.name for p in reread.cache_dir.iterdir())
+    assert not [name for name in files if name.endswith(".arrow") or name.startswith("train_codes")]
+    for name in files:
+        if name.endswith(".npy"):
+            assert (kept.cache_dir / name).read_bytes() == (reread.cache_dir / name).read_bytes(), name
+
+
 def test_no_codes_file_is_left_in_the_cache_entry(tmp_path):
     from ge4rec.data import prepare
 

@@ -69,6 +69,34 @@ def test_info_shows_splits_fields_and_the_cache(tmp_path, capsys, wide):
     )
 
 
+def test_the_checked_config_is_the_one_prepared(tmp_path, monkeypatch):
+    """The data commands compose the config once, in the checks, when the overrides are taken as
+    given; a hydra.* override (not part of the checks' configs) gets a compose of its own."""
+    import hydra
+
+    from ge4rec import cli
+
+    overrides = [*SMALL, f"cache_dir={tmp_path / 'cache'}", "dataset.synthetic.seed=7"]
+    checked = cli.validate_overrides(overrides)
+    assert checked is not None and checked.dataset.synthetic.seed == 7
+    assert checked.cache_dir == str(tmp_path / "cache")
+    assert cli.validate_overrides([*overrides, "hydra.job.chdir=false"]) is None
+    assert cli.validate_overrides(["seed=1,2"]) is None  # a sweep: several configs
+
+    composed = []
+    real = hydra.compose
+
+    def counting(*args, **kwargs):
+        composed.append(kwargs.get("overrides"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(hydra, "compose", counting)
+    data_command(["prepare", *overrides])
+    assert len(composed) == 1
+    data_command(["prepare", *overrides, "hydra.job.chdir=false"])
+    assert len(composed) == 3
+
+
 def test_bad_overrides_are_errors_like_train():  # the command line: tests/test_errors_download.py
     with pytest.raises(Ge4recError, match="unknown config key 'dataset.nosuchkey'"):
         data_command(["info", "dataset.nosuchkey=1"])

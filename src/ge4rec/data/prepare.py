@@ -257,7 +257,12 @@ def _build(
     codes: TrainCodes | None = None
     counts: pl.DataFrame | None = None
     if counted and len(counted) <= WIDE_COLUMNS:  # read once as codes: counted, then encoded from them
-        keep = [label] + [s.name for s in specs if s.name not in counted]
+        # kept from the same pass: every field that is not coded, and the coded ones that are
+        # not text (an integer column may be inferred numeric); a text column that type
+        # inference makes numeric or a sequence is read from the file again
+        keep = [label] + [
+            s.name for s in specs if s.name not in counted or _type_class(columns["train"][s.name]) != "text"
+        ]
         codes = code_values(frames["train"], counted, folder / _CODES_FILE, labels["train"], keep)
         counts = codes.counts()
     elif counted:  # very many columns: one long group_by counts them (a select of each would not scale)

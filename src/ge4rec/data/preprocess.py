@@ -912,11 +912,16 @@ def code_values(
     anchors = {name: pl.Series(name, [], dtype=dtype) for name, dtype in dtypes.items()}
     # every column is read, the others too (and dropped), so that a row longer than the header
     # fails here as in a full read: polars reports one only when the query reads every column
-    others = [c for c in frame.collect_schema() if c not in dtypes]
+    schema = frame.collect_schema()
+    others = [c for c in schema if c not in dtypes]
+    keep = [c for c in keep or [] if c in schema]
+    raw = {c: f"\0raw\0{c}" for c in keep if c in dtypes}  # coded columns kept as they are too
     query = frame.select(
-        [_code(name, dtypes[name]).alias(name) for name in names] + [pl.col(c) for c in others]
+        [_code(name, dtypes[name]).alias(name) for name in names]
+        + [pl.col(c) for c in others]
+        + [pl.col(c).alias(alias) for c, alias in raw.items()]
     )
-    keep = [c for c in keep or [] if c in others]
+    kept = [pl.col(raw[c]).alias(c) if c in raw else pl.col(c) for c in keep]
     kept_files: list[Path] = []
     totals = [np.zeros(1, np.int64) for _ in names]
     rows = 0
@@ -926,7 +931,7 @@ def code_values(
                 continue
             if keep:
                 kept_files.append(path.with_name(f"{path.name}.{len(kept_files):06d}.arrow"))
-                chunk.select(keep).write_ipc(kept_files[-1], compression="lz4")
+                chunk.select(kept).write_ipc(kept_files[-1], compression="lz4")
             for j, name in enumerate(names):  # each column counted where it lies contiguous
                 found = np.bincount(chunk.get_column(name).to_numpy())
                 if len(found) > len(totals[j]):
