@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import shutil
 import statistics
@@ -83,7 +84,13 @@ def make_data(rows: int, cols: int, criteo: bool, seed: int) -> Path:
 
     def write() -> None:
         print(f"writing {folder} ...", file=sys.stderr, flush=True)
-        write_dataset(folder, fields, rows, "bars", (0.8, 0.1, 0.1), seed, 1.1, CRITEO_CLICK_RATE, chunk)
+        # in a child process: the memory the generator touches would otherwise stay in this
+        # process, and every tool started after it by fork would report it as its peak RSS
+        with multiprocessing.get_context("spawn").Pool(1) as pool:
+            pool.apply(
+                write_dataset,
+                (folder, fields, rows, "bars", (0.8, 0.1, 0.1), seed, 1.1, CRITEO_CLICK_RATE, chunk),
+            )
 
     write_once(folder, {"rows": rows, "cols": cols, "criteo": criteo, "seed": seed}, write)
     return folder
