@@ -754,7 +754,9 @@ class Preprocessor:
             else np.zeros((n, 0), np.float32)
         )
         out["seq"] = (
-            np.concatenate([column(e.name).reshape(n, e.width) for e in groups[SEQUENCE]], axis=1, dtype=np.int32)
+            np.concatenate(
+                [column(e.name).reshape(n, e.width) for e in groups[SEQUENCE]], axis=1, dtype=np.int32
+            )
             if groups[SEQUENCE]
             else np.zeros((n, 0), np.int32)
         )
