@@ -633,7 +633,7 @@ class Preprocessor:
                     )
                 for part, array in chunk.items():
                     if array.size:
-                        outs[part].write(memoryview(np.ascontiguousarray(array, dtype=ENCODED_PARTS[part])))
+                        outs[part].write(np.ascontiguousarray(array, dtype=ENCODED_PARTS[part]).data)
                 start = stop
         finally:
             for out in outs.values():
@@ -659,7 +659,9 @@ class Preprocessor:
             kind: [e for e, _ in order if e.table_type == kind] for kind in (CATEGORICAL, NUMERIC, SEQUENCE)
         }
 
-    def code_ids(self, codes: TrainCodes | None) -> tuple[list[tuple[_Encoder, int]], dict[str, np.ndarray]]:
+    def code_ids(
+        self, codes: TrainCodes | None
+    ) -> tuple[list[tuple[CategoricalEncoder, int]], dict[str, np.ndarray]]:
         """The categorical fields that `codes` holds (with their table offsets) and the id of
         each of their codes. Once they are known, train's values and counts are released."""
         if codes is None:
@@ -966,7 +968,7 @@ def code_values(
                 else:
                     totals[j][: len(found)] += found
             codes = chunk.select(names).to_numpy(order="c")
-            out.write(memoryview(codes))
+            out.write(codes.data)
             rows += len(codes)
     values, occurrences = {}, {}
     for j, name in enumerate(names):
@@ -1024,7 +1026,7 @@ def _vocabularies(counts: pl.DataFrame, min_counts: dict[str, int]) -> dict[str,
     return {names[i]: values for i, values in found.items()}
 
 
-def _split_by(keys: pl.Series, values: pl.Series) -> dict[str, pl.Series]:
+def _split_by(keys: pl.Series, values: pl.Series) -> dict[Any, pl.Series]:
     """Slices of `values` per run of equal `keys` (sorted), without one filter per key."""
     if keys.len() == 0:
         return {}
