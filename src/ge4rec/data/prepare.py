@@ -4,9 +4,10 @@ sources (files, or the built-in generator)
   -> cache key (options, preprocessing version, source contents or generator version)
   -> cache entry, built when missing or damaged:
        read splits -> label and field specs -> train's text columns read once as codes and
-       counted -> types inferred from the counts -> checks of every split (train's also
-       computes the numeric statistics) -> Preprocessor fitted on train -> every split encoded
-       (train's coded columns from their codes) -> arrays + fitted state
+       counted (its label and other columns kept from the same pass) -> types inferred from the
+       counts -> checks of every split (train's also computes the numeric statistics) ->
+       Preprocessor fitted on train -> every split encoded, the three side by side (train's
+       coded columns from their codes, its other columns from the kept ones) -> arrays + state
   -> PreparedData (schema, splits as tensors, decisions taken for the user)
 """
 
