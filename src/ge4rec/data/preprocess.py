@@ -29,7 +29,7 @@ per kind of encoder), so the cost grows linearly with the number of columns.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
@@ -333,11 +333,16 @@ def _as_number(column: pl.Expr) -> pl.Expr:
     return column.cast(pl.Float64, strict=False)
 
 
-_NUMERIC_PROBES = {
-    "empty": lambda c: c.is_null().sum(),
-    "text": lambda c: (c.is_not_null() & _as_number(c).is_null()).sum(),
-    "nonfinite": lambda c: (_as_number(c).is_nan() | _as_number(c).is_infinite()).sum(),
-}
+def _numeric_probes(number: Callable[[pl.Expr], pl.Expr]) -> dict[str, Callable[[pl.Expr], pl.Expr]]:
+    """The checks' counts of a numeric column `c`: empty values, text that is not a number, NaN
+    or infinite numbers. `number(c)` is the column as Float64."""
+    return {
+        "empty": lambda c: c.is_null().sum(),
+        "text": lambda c: (c.is_not_null() & number(c).is_null()).sum(),
+        "nonfinite": lambda c: (number(c).is_nan() | number(c).is_infinite()).sum(),
+    }
+
+
 # a numeric column cast to Float64 once, in a column of its own, for the checks' probes and the
 # statistics: polars does not share the casts of one column between aggregations (parsing text
 # as numbers several times a column cost 3.5x the time of one cast)
@@ -348,11 +353,8 @@ def _number(c: pl.Expr) -> pl.Expr:
     return pl.col(_NUMBER.format(c.meta.output_name()))
 
 
-_NUMERIC_PROBES_CAST = {
-    "empty": lambda c: c.is_null().sum(),
-    "text": lambda c: (c.is_not_null() & _number(c).is_null()).sum(),
-    "nonfinite": lambda c: (_number(c).is_nan() | _number(c).is_infinite()).sum(),
-}
+_NUMERIC_PROBES = _numeric_probes(_as_number)  # for a long frame: each probe casts
+_NUMERIC_PROBES_CAST = _numeric_probes(_number)  # beside the _NUMBER columns
 
 
 def _plural(n: int, word: str) -> str:
@@ -702,9 +704,9 @@ class Preprocessor:
         query = frame.select(exprs)
         array = codes.array() if coded and codes is not None and ids else None
         table = _CodeTable(ids, [e.name for e, _ in by_code], [off + OOV_ID for _, off in by_code])
-        in_file = [column_of[name] for name in table.names]
-        if in_file == list(range(len(codes.names) if codes is not None else 0)):
-            in_file = []  # the file's columns as they are
+        in_file: list[int] | None = [column_of[name] for name in table.names]
+        if in_file == list(range(len(column_of))):
+            in_file = None  # every column of the file, in its order: the block as read
 
         def looked_up(df: pl.DataFrame, start: int) -> tuple[list[str], np.ndarray]:
             if not table.names:
@@ -715,7 +717,7 @@ class Preprocessor:
             if stop > len(array):
                 raise DataError(f"{file}: more rows than read before: did the file change meanwhile?")
             block = np.asarray(array[start:stop])  # one read a chunk
-            return table.names, table.lookup(block[:, in_file] if in_file else block)
+            return table.names, table.lookup(block if in_file is None else block[:, in_file])
 
         if joined:
             df = collect(query, file)
