@@ -331,10 +331,13 @@ def test_splits_stream_into_memory_mapped_files_chunk_by_chunk(tmp_path, monkeyp
         )
 
 
-def test_codes_encode_exactly_as_the_value_expressions(tmp_path, monkeypatch):
+@pytest.mark.parametrize("fitted_from", ["codes", "value_counts"])
+def test_codes_encode_exactly_as_the_value_expressions(tmp_path, monkeypatch, fitted_from):
     """Train read once as codes (counted, then encoded from the codes file) and another split
     coded against train's values give the arrays of the per-value expressions, 2 rows a chunk:
-    empty values, values under min_count, values train never had, integers, missing=oov."""
+    empty values, values under min_count, values train never had, integers, missing=oov. The
+    vocabularies fitted from the codes' counts carry each value's code; fitted from a plain
+    value count, the vocabulary's values are coded again: both encode alike."""
     from ge4rec.data import preprocess
     from ge4rec.data.preprocess import Options, Preprocessor, code_values, value_counts
     from ge4rec.data.queries import collect
@@ -366,8 +369,14 @@ def test_codes_encode_exactly_as_the_value_expressions(tmp_path, monkeypatch):
     codes = code_values(train.lazy(), names, tmp_path / "codes.tmp", "train")
     assert codes.rows == 7 and codes.array().shape == (7, 3)
     order = ["\0field", "\0value"]
-    assert codes.counts().sort(order).equals(collect(value_counts(train.lazy(), names), "train").sort(order))
-    pre = Preprocessor.from_specs(specs, "click", Options()).fit(train.lazy(), counts=codes.counts())
+    counted = collect(value_counts(train.lazy(), names), "train")
+    assert codes.counts().drop("\0code").sort(order).equals(counted.sort(order))
+    for name in names:  # the code column names each value's code
+        of_field = codes.counts().filter(pl.col("\0field") == name)
+        assert of_field["\0value"].to_list() == [codes.values[name][k - 1] for k in of_field["\0code"]]
+    counts = codes.counts() if fitted_from == "codes" else counted
+    pre = Preprocessor.from_specs(specs, "click", Options()).fit(train.lazy(), counts=counts)
+    assert bool(pre._vocabulary_codes) == (fitted_from == "codes")
     for split, frame in (("train", train), ("valid", valid)):
         expected = pre.transform(frame.lazy(), split)
         pre.transform_to(frame.lazy(), tmp_path, split, frame.height, split, codes, coded=split == "train")

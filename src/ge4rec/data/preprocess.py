@@ -377,6 +377,8 @@ class Preprocessor:
         self.by_name = {e.name: e for e in self.encoders}
         self.fitted = False
         self._schema: Schema | None = None
+        # a categorical field fitted from TrainCodes' counts: the code of each vocabulary value
+        self._vocabulary_codes: dict[str, np.ndarray] = {}
 
     @classmethod
     def from_specs(cls, specs: list[FieldSpec], label: str, options: Options) -> Preprocessor:
@@ -562,7 +564,10 @@ class Preprocessor:
                 e.edges = sorted({v for v in values if v is not None})
         if categorical:
             table = counts if given and counts is not None else results["categorical"]
-            vocabularies = _vocabularies(table, {e.name: e.min_count for e in categorical})
+            self._vocabulary_codes = {}
+            vocabularies = _vocabularies(
+                table, {e.name: e.min_count for e in categorical}, self._vocabulary_codes
+            )
             for e in categorical:
                 e.vocabulary = _or_empty(vocabularies.get(e.name))
         if sequences:
@@ -673,7 +678,7 @@ class Preprocessor:
             for e, off in self._table_order()
             if isinstance(e, CategoricalEncoder) and e.name in codes.dtypes
         ]
-        ids = {e.name: codes.ids(e, off) for e, off in by_code}
+        ids = {e.name: codes.ids(e, off, self._vocabulary_codes.get(e.name)) for e, off in by_code}
         codes.release()  # every id is looked up: train's values and counts are not needed again
         return by_code, ids
 
@@ -823,6 +828,9 @@ class Preprocessor:
         return pre
 
 
+_LOOKUP_ROWS = 8192  # rows of codes turned into ids at a time (see _CodeTable.lookup)
+
+
 class _CodeTable:
     """The ids of every code of several coded columns, in one table: a block of codes
     ([rows, columns], uint32, a column per name) becomes a block of ids in one gather. A code
@@ -837,10 +845,20 @@ class _CodeTable:
         self.ids = np.concatenate(tables).astype(np.int32, copy=False) if tables else np.zeros(0, np.int32)
 
     def lookup(self, block: np.ndarray) -> np.ndarray:
-        # positions as intp: np.take would convert narrower ones itself, slower
-        index = np.minimum(block, self.limits).astype(np.intp)
-        index += self.starts
-        return np.take(self.ids, index)
+        """[rows, len(names)] int32 ids of a block of codes. The positions are computed a few
+        thousand rows at a time in two small buffers used again for each: a whole chunk's
+        positions as intp would be a fresh allocation (and its page faults) every chunk."""
+        out = np.empty(block.shape, np.int32)
+        rows = min(_LOOKUP_ROWS, len(block))
+        clipped = np.empty((rows, len(self.names)), np.uint32)
+        index = np.empty((rows, len(self.names)), np.intp)  # np.take converts narrower ones itself, slower
+        for start in range(0, len(block), _LOOKUP_ROWS):
+            stop = min(start + _LOOKUP_ROWS, len(block))
+            n = stop - start
+            np.minimum(block[start:stop], self.limits, out=clipped[:n])
+            np.add(clipped[:n], self.starts, out=index[:n])
+            np.take(self.ids, index[:n], out=out[start:stop])
+        return out
 
 
 def _code(name: str, dtype: pl.Categorical) -> pl.Expr:
@@ -880,7 +898,8 @@ class TrainCodes:
         return source
 
     def counts(self) -> pl.DataFrame:
-        """(field, value, count) of every non-empty value: what `value_counts` gives."""
+        """(field, value, count) of every non-empty value, what `value_counts` gives, and the
+        value's code ("\0code"): fitting carries it into the vocabularies (see `ids`)."""
         index = pl.get_index_type()
         parts = [
             pl.DataFrame(
@@ -888,25 +907,39 @@ class TrainCodes:
                     "\0field": pl.repeat(name, len(self.values[name]), dtype=pl.String, eager=True),
                     "\0value": self.values[name],
                     "\0n": pl.Series(self.occurrences[name], dtype=index),
+                    "\0code": pl.Series(np.arange(1, len(self.values[name]) + 1, dtype=np.uint32)),
                 }
             )
             for name in self.names
         ]
-        empty = pl.DataFrame(schema={"\0field": pl.String, "\0value": pl.String, "\0n": index})
+        empty = pl.DataFrame(
+            schema={"\0field": pl.String, "\0value": pl.String, "\0n": index, "\0code": pl.UInt32}
+        )
         return pl.concat([empty, *parts])
 
-    def ids(self, encoder: CategoricalEncoder, offset: int) -> np.ndarray:
+    def ids(
+        self, encoder: CategoricalEncoder, offset: int, codes: np.ndarray | None = None
+    ) -> np.ndarray:
         """The table row of every code of a categorical field, as its expression would encode the
         code's value: code 0 (empty) the missing row, a vocabulary value its row, any other
-        value the out-of-vocabulary row. The vocabulary's values are coded with train's own
-        Categories (they are train values), so no value is compared as text again."""
+        value the out-of-vocabulary row. `codes`: the code of each vocabulary value, when the
+        vocabulary was fitted from `counts()`; otherwise the vocabulary's values are coded with
+        train's own Categories (they are train values). Either way no value is compared as
+        text again."""
         key = (encoder.name, offset)
         if key not in self._ids:
             assert encoder.vocabulary is not None, "fitted"
             n = len(self.occurrences[encoder.name])
-            found = encoder.vocabulary.cast(self.dtypes[encoder.name], strict=False).to_physical()
-            positions = found.to_numpy().astype(np.int64, copy=False)
-            if found.null_count() or (len(positions) and positions.max() >= n):
+            if codes is not None:
+                positions = codes.astype(np.int64) - 1
+                missing = len(positions) != len(encoder.vocabulary) or (
+                    len(positions) > 0 and positions.min() < 0
+                )
+            else:
+                found = encoder.vocabulary.cast(self.dtypes[encoder.name], strict=False).to_physical()
+                positions = found.to_numpy().astype(np.int64, copy=False)
+                missing = found.null_count() > 0
+            if missing or (len(positions) and positions.max() >= n):
                 # a vocabulary is fitted on train's values: never encode with codes that disagree
                 raise RuntimeError(f"field '{encoder.name}': a vocabulary value has no code in train")
             table = np.full(n + 1, offset + OOV_ID, dtype=np.int32)
@@ -1004,8 +1037,12 @@ def _value_counts(columns: pl.LazyFrame, explode: bool = False) -> pl.LazyFrame:
     return long.drop_nulls("\0value").group_by(["\0field", "\0value"]).agg(pl.len().alias("\0n"))
 
 
-def _vocabularies(counts: pl.DataFrame, min_counts: dict[str, int]) -> dict[str, pl.Series]:
-    """Each field's values seen at least min_count times, most frequent first (ties by value)."""
+def _vocabularies(
+    counts: pl.DataFrame, min_counts: dict[str, int], codes: dict[str, np.ndarray] | None = None
+) -> dict[str, pl.Series]:
+    """Each field's values seen at least min_count times, most frequent first (ties by value).
+    When `counts` has a "\0code" column (TrainCodes.counts), each vocabulary's codes, in the
+    same order, go into `codes`."""
     if counts.height == 0:
         return {}
     names = list(min_counts)
@@ -1016,15 +1053,19 @@ def _vocabularies(counts: pl.DataFrame, min_counts: dict[str, int]) -> dict[str,
             "\0i": pl.Series(range(len(names)), dtype=pl.UInt32),  # sorts faster than the name
         }
     )
+    carried = ["\0code"] if codes is not None and "\0code" in counts.columns else []
     kept = (
         counts.lazy()
         .join(minimum.lazy(), on="\0field")
         .filter(pl.col("\0n") >= pl.col("\0min"))
         .sort(["\0i", "\0n", "\0value"], descending=[False, True, False])
-        .select("\0i", "\0value")
+        .select("\0i", "\0value", *carried)
         .collect(engine="streaming")
     )
     found = _split_by(kept["\0i"], kept["\0value"].rename("t"))
+    if carried and codes is not None:
+        for i, values in _split_by(kept["\0i"], kept["\0code"]).items():
+            codes[names[i]] = values.to_numpy()
     return {names[i]: values for i, values in found.items()}
 
 
