@@ -917,9 +917,7 @@ class TrainCodes:
         )
         return pl.concat([empty, *parts])
 
-    def ids(
-        self, encoder: CategoricalEncoder, offset: int, codes: np.ndarray | None = None
-    ) -> np.ndarray:
+    def ids(self, encoder: CategoricalEncoder, offset: int, codes: np.ndarray | None = None) -> np.ndarray:
         """The table row of every code of a categorical field, as its expression would encode the
         code's value: code 0 (empty) the missing row, a vocabulary value its row, any other
         value the out-of-vocabulary row. `codes`: the code of each vocabulary value, when the
