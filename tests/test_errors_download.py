@@ -168,6 +168,6 @@ def test_a_cache_dir_that_is_a_file_is_refused_before_any_data_is_read(tmp_path)
     file = tmp_path / "cache.txt"
     file.write_text("mine\n")
     result = run_cli(["data", "prepare", "dataset=synthetic", f"cache_dir={file}"], tmp_path)
-    assert_clean_failure(result, tmp_path, f"cache_dir {file}", "not a folder", "expected a folder")
+    assert_clean_failure(result, tmp_path, f"cache_dir: '{file}'", "is a file", "expected a folder")
     assert file.read_text() == "mine\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache.txt"]

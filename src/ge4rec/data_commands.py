@@ -119,7 +119,7 @@ def _prepared(overrides: list[str], console):
     from ge4rec.cli import _one_line, shipped_configs, validate_overrides
     from ge4rec.config.checks import check_dataset_config
     from ge4rec.data import prepare_entry
-    from ge4rec.data.download import check_writable
+    from ge4rec.io import check_writable_folder
 
     cfg = validate_overrides(overrides, check_dataset_config)
     for override, text in zip(OverridesParser.create().parse_overrides(overrides), overrides):
@@ -134,7 +134,7 @@ def _prepared(overrides: list[str], console):
                 cfg = compose(config_name="train", overrides=overrides)
         except Exception as exc:
             raise Ge4recError(f"data: {_one_line(exc)}") from None
-    check_writable(Path(os.path.expanduser(str(cfg.cache_dir))), "cache_dir")
+    check_writable_folder(cfg.cache_dir, "cache_dir")  # as ge4rec train checks it
     start = time.perf_counter()
     with console.status(f"preparing {cfg.dataset.name} ..."):
         data = prepare_entry(cfg.dataset, cfg.cache_dir)

@@ -804,7 +804,8 @@ class Preprocessor:
                     ),
                 }
             )
-            table.write_parquet(Path(folder) / VOCABULARY_FILE)
+            # lz4: twice zstd's size, half its time to write and to read back
+            table.write_parquet(Path(folder) / VOCABULARY_FILE, compression="lz4")
 
     @classmethod
     def load(cls, folder: Path) -> Preprocessor:
