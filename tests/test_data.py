@@ -257,22 +257,40 @@ def test_preprocessor_fits_on_train_and_reads_back_by_name(tmp_path):
     assert data.preprocessor.by_name["price"].mean == pytest.approx(2.5)  # the cached entry's own
 
 
-def test_many_fields_take_the_long_frame_path_with_identical_results(tmp_path, monkeypatch):
+@pytest.mark.parametrize("coded", [True, False])
+def test_many_fields_take_the_long_frame_path_with_identical_results(tmp_path, monkeypatch, coded):
+    """Above WIDE_COLUMNS the checks and statistics run on the long frame; above CODED_COLUMNS
+    the categorical fields are also counted by one group_by and looked up by one join instead
+    of being read as codes. Every path encodes alike."""
     from ge4rec.data import prepare, preprocess, queries
 
     csv_data(tmp_path)
     wide = load(tmp_path)
     monkeypatch.setattr(queries, "WIDE_COLUMNS", 0)
     monkeypatch.setattr(preprocess, "WIDE_COLUMNS", 0)
-    monkeypatch.setattr(prepare, "WIDE_COLUMNS", 0)  # no codes: counted by group_by, looked up by join
+    if not coded:
+        monkeypatch.setattr(prepare, "CODED_COLUMNS", 0)
+    built = []
+    monkeypatch.setattr(
+        prepare, "code_values", lambda *a, **k: built.append(1) or preprocess.code_values(*a, **k)
+    )
     cfg = compose_config(
         ["dataset=csv", f"dataset.path={tmp_path / 'data'}", "dataset.numeric_missing=mean"], tmp_path
     )
     long = load_dataset(cfg.dataset, tmp_path / "other-cache")
+    assert bool(built) == coded
     assert long.schema == wide.schema
     for split in wide.splits:
         for part in ("cat", "num", "seq", "label"):
             assert torch.equal(getattr(long.splits[split], part), getattr(wide.splits[split], part))
+
+
+def test_chunks_of_many_columns_have_fewer_rows():
+    from ge4rec.data.preprocess import CHUNK_COLUMNS, CHUNK_ROWS, _chunk_rows
+
+    assert _chunk_rows(1) == _chunk_rows(CHUNK_COLUMNS) == CHUNK_ROWS
+    assert _chunk_rows(CHUNK_COLUMNS * 10) == CHUNK_ROWS // 10
+    assert _chunk_rows(10**9) == 1
 
 
 def test_preprocessing_version_is_part_of_the_cache_key(tmp_path, monkeypatch):

@@ -43,7 +43,7 @@ from ge4rec.data.preprocess import (
     code_values,
     value_counts,
 )
-from ge4rec.data.queries import WIDE_COLUMNS, collect, one_line
+from ge4rec.data.queries import CODED_COLUMNS, collect, one_line
 from ge4rec.data.spec import Schema
 from ge4rec.errors import ConfigError, DataError
 
@@ -257,7 +257,7 @@ def _build(
     counted = counted_columns(specs, columns["train"])
     codes: TrainCodes | None = None
     counts: pl.DataFrame | None = None
-    if counted and len(counted) <= WIDE_COLUMNS:  # read once as codes: counted, then encoded from them
+    if counted and len(counted) <= CODED_COLUMNS:  # read once as codes: counted, then encoded from them
         # kept from the same pass: every field that is not coded, and the coded ones that are
         # not text (an integer column may be inferred numeric); a text column that type
         # inference makes numeric or a sequence is read from the file again

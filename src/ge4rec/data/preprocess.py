@@ -66,8 +66,10 @@ NUMERIC_MISSING = ("error", "mean", "zero")
 PREPROCESSOR_FILE = "preprocessor.json"
 # the encoded parts of a split and their types
 ENCODED_PARTS = {"label": np.float32, "cat": np.int32, "num": np.float32, "seq": np.int32}
-# rows per chunk when a split is encoded into files
+# rows per chunk when a split is read as codes or encoded into files; a chunk of more than
+# CHUNK_COLUMNS columns has proportionally fewer rows, so that its memory stays flat
 CHUNK_ROWS = 1 << 18
+CHUNK_COLUMNS = 40
 VOCABULARY_FILE = "vocabulary.parquet"
 
 
@@ -731,7 +733,9 @@ class Preprocessor:
             yield self._assemble(df, extra, looked_up(df, 0))
             return
         start = 0
-        for df in collect_batches(query, file, CHUNK_ROWS):
+        # the chunk's columns: the query's, and the codes read beside it from the codes file
+        width = len(exprs) + (len(table.names) if array is not None else 0)
+        for df in collect_batches(query, file, _chunk_rows(width)):
             if df.height:
                 yield self._assemble(df, {}, looked_up(df, start))
                 start += df.height
@@ -988,7 +992,7 @@ def code_values(
     totals = [np.zeros(1, np.int64) for _ in names]
     rows = 0
     with open(path, "wb") as out:  # in the caller's build folder, which a failed build removes
-        for chunk in collect_batches(query, file, CHUNK_ROWS):
+        for chunk in collect_batches(query, file, _chunk_rows(len(schema) + len(raw))):
             if not chunk.height:
                 continue
             if keep:
@@ -1012,6 +1016,11 @@ def code_values(
             # never encode with codes whose values are unknown
             raise RuntimeError(f"{file}: column '{name}': polars returned an incomplete list of values")
     return TrainCodes(names, dtypes, anchors, values, occurrences, path, rows, keep, kept_files)
+
+
+def _chunk_rows(columns: int) -> int:
+    """Rows per chunk of a query with this many columns (CHUNK_ROWS up to CHUNK_COLUMNS)."""
+    return max(1, min(CHUNK_ROWS, CHUNK_ROWS * CHUNK_COLUMNS // max(columns, 1)))
 
 
 def _categories(dtype: pl.Categorical, n: int) -> pl.Series:
