@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+BENCH = REPO / ".bench"  # the benchmarks' data, caches and tool environments (git-ignored)
 DOCS = REPO / "docs" / "benchmarks.md"
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-from pathlib import Path
 
 from _bench_common import (
     command_line,
@@ -29,12 +28,11 @@ from _bench_common import (
     time_steps_only,
     write_docs_section,
 )
+from bench_scale import data_folder, work_folder
 
 from ge4rec.data import load_dataset
 from ge4rec.run import build_run
 
-REPO = Path(__file__).resolve().parent.parent
-BENCH = REPO / ".bench"
 KERNELS = ("loop", "foreach", "fused")
 TITLE = "Adam kernels on a large embedding table"
 
@@ -53,7 +51,7 @@ def main() -> None:
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args()
 
-    source, cache = BENCH / "data" / f"kaggle_{args.rows}", BENCH / "scale" / f"{args.rows}" / "cache"
+    source, cache = data_folder(args.rows), work_folder(args.rows) / "cache"
     if not (source / "train.txt").is_file():
         raise SystemExit(
             f"{source}/train.txt is missing: run scripts/bench_scale.py --rows {args.rows} first"

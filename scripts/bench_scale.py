@@ -28,6 +28,8 @@ import sys
 from pathlib import Path
 
 from _bench_common import (
+    BENCH,
+    REPO,
     command_line,
     gib,
     machine_line,
@@ -39,8 +41,6 @@ from _bench_common import (
 from make_criteo_like import criteo_fields, write_dataset, write_once
 from omegaconf import OmegaConf
 
-REPO = Path(__file__).resolve().parent.parent
-BENCH = REPO / ".bench"
 GE4REC = Path(sys.executable).parent / "ge4rec"
 TITLE = "Criteo scale: memory per row"
 
@@ -49,9 +49,19 @@ def folder_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
+def data_folder(rows: int) -> Path:
+    """Where make_data writes N rows (bench_optimizer.py reads them there too)."""
+    return BENCH / "data" / f"kaggle_{rows}"
+
+
+def work_folder(rows: int) -> Path:
+    """The run folders and the cache of N rows (`work_folder(N) / "cache"`)."""
+    return BENCH / "scale" / f"{rows}"
+
+
 def make_data(rows: int) -> Path:
     """N Criteo-shaped rows in the raw Kaggle layout (train.txt), written once."""
-    folder = BENCH / "data" / f"kaggle_{rows}"
+    folder = data_folder(rows)
     write_once(
         folder,
         {"rows": rows, "layout": "kaggle"},
@@ -62,7 +72,7 @@ def make_data(rows: int) -> Path:
 
 def measure(rows: int, args) -> dict:
     data = make_data(rows)
-    work = BENCH / "scale" / f"{rows}"
+    work = work_folder(rows)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     common = ["dataset=criteo_kaggle", f"dataset.path={data}", f"cache_dir={work / 'cache'}"]
