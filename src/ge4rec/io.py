@@ -99,6 +99,15 @@ def save_torch(path: str | os.PathLike, value: Any) -> Path:
     return Path(path)
 
 
+def nearest_existing(path: Path) -> Path:
+    """`path` itself when it exists, else its nearest existing parent (the folder under which
+    making `path` would start)."""
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    return existing
+
+
 def check_writable_folder(path: str | os.PathLike, option: str) -> Path:
     """Fail early, naming `option`, when files cannot be written to folder `path`: it is a file,
     it would sit under a file, or the nearest existing folder refuses writes. Creates nothing;
@@ -106,9 +115,7 @@ def check_writable_folder(path: str | os.PathLike, option: str) -> Path:
     folder = Path(os.path.expanduser(str(path)))
     if folder.exists() and not folder.is_dir():
         raise ConfigError(f"{option}: '{path}' is a file (expected a folder)")
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
+    existing = nearest_existing(folder)
     if not existing.is_dir():
         raise ConfigError(f"{option}: '{path}' cannot be created: '{existing}' is a file, not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):

@@ -43,6 +43,7 @@ from rich.progress import (
 
 from ge4rec import __version__
 from ge4rec.errors import Ge4recError
+from ge4rec.io import nearest_existing
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
@@ -216,9 +217,7 @@ def check_writable(dest: Path, option: str) -> Path:
     """Fail before any network traffic or data reading if the folder dest (given by `option`)
     cannot be made or written; it is made only when something is written into it. Returns dest's
     nearest existing folder."""
-    existing = dest
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
+    existing = nearest_existing(dest)
     if not existing.is_dir():
         raise DownloadError(
             f"{option} {dest}: '{existing}' is not a folder (expected a folder to write into)"
