@@ -10,9 +10,9 @@ The data set is the one scripts/bench_scale.py builds (`criteo_kaggle` over
 .bench/data/kaggle_N, its cache in .bench/scale/N/cache): run that first for the same N. Batches
 come from the training split by block shuffling (trainer.shuffle=blocks), so the whole split is
 never gathered, and are sliced before the clock starts: the timed part is Trainer.train_step
-alone (_bench_common.time_steps_only). Each round times every kernel once per model and paradigm, in turn, from the same
-freshly built model and the same batches; a ratio is the median over rounds of the per-round
-ratios to `loop`, so machine noise hits the kernels alike.
+alone (_bench_common.time_steps_only). Each round times every kernel once per model and
+paradigm, in turn, from the same freshly built model and the same batches; a ratio is the median
+over rounds of the per-round ratios to `loop`, so machine noise hits the kernels alike.
 """
 
 from __future__ import annotations

@@ -533,6 +533,7 @@ class Preprocessor:
         numeric, buckets = by_kind[NumericEncoder], by_kind[BucketEncoder]
         categorical, sequences = by_kind[CategoricalEncoder], by_kind[SequenceEncoder]
         queries, names = [], []
+        self._vocabulary_codes = {}
         needed = self.statistics()
         if needed and statistics is None:
             queries.append(train.select(expr.alias(key) for key, expr in needed.items()))
@@ -566,14 +567,13 @@ class Preprocessor:
                 e.edges = sorted({v for v in values if v is not None})
         if categorical:
             table = counts if given and counts is not None else results["categorical"]
-            self._vocabulary_codes = {}
-            vocabularies = _vocabularies(
-                table, {e.name: e.min_count for e in categorical}, self._vocabulary_codes
+            vocabularies, self._vocabulary_codes = _vocabularies(
+                table, {e.name: e.min_count for e in categorical}
             )
             for e in categorical:
                 e.vocabulary = _or_empty(vocabularies.get(e.name))
         if sequences:
-            vocabularies = _vocabularies(results["sequence"], {e.name: e.min_count for e in sequences})
+            vocabularies, _ = _vocabularies(results["sequence"], {e.name: e.min_count for e in sequences})
             longest = results["sequence_length"].row(0, named=True)
             for e in sequences:
                 e.vocabulary = _or_empty(vocabularies.get(e.name))
@@ -1046,13 +1046,13 @@ def _value_counts(columns: pl.LazyFrame, explode: bool = False) -> pl.LazyFrame:
 
 
 def _vocabularies(
-    counts: pl.DataFrame, min_counts: dict[str, int], codes: dict[str, np.ndarray] | None = None
-) -> dict[str, pl.Series]:
-    """Each field's values seen at least min_count times, most frequent first (ties by value).
-    When `counts` has a "\0code" column (TrainCodes.counts), each vocabulary's codes, in the
-    same order, go into `codes`."""
+    counts: pl.DataFrame, min_counts: dict[str, int]
+) -> tuple[dict[str, pl.Series], dict[str, np.ndarray]]:
+    """Each field's values seen at least min_count times, most frequent first (ties by value),
+    and, when `counts` has a "\0code" column (TrainCodes.counts), each vocabulary's codes in the
+    same order (else no codes)."""
     if counts.height == 0:
-        return {}
+        return {}, {}
     names = list(min_counts)
     minimum = pl.DataFrame(
         {
@@ -1061,7 +1061,7 @@ def _vocabularies(
             "\0i": pl.Series(range(len(names)), dtype=pl.UInt32),  # sorts faster than the name
         }
     )
-    carried = ["\0code"] if codes is not None and "\0code" in counts.columns else []
+    carried = ["\0code"] if "\0code" in counts.columns else []
     kept = (
         counts.lazy()
         .join(minimum.lazy(), on="\0field")
@@ -1071,10 +1071,11 @@ def _vocabularies(
         .collect(engine="streaming")
     )
     found = _split_by(kept["\0i"], kept["\0value"].rename("t"))
-    if carried and codes is not None:
-        for i, values in _split_by(kept["\0i"], kept["\0code"]).items():
-            codes[names[i]] = values.to_numpy()
-    return {names[i]: values for i, values in found.items()}
+    codes = _split_by(kept["\0i"], kept["\0code"]) if carried else {}
+    return (
+        {names[i]: values for i, values in found.items()},
+        {names[i]: values.to_numpy() for i, values in codes.items()},
+    )
 
 
 def _split_by(keys: pl.Series, values: pl.Series) -> dict[Any, pl.Series]:
